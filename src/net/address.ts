@@ -1,0 +1,108 @@
+/**
+ * Address representation shared by every stage.
+ *
+ * The hot path never builds strings or objects for addresses:
+ * - an IPv4 address is an unsigned 32-bit number (network order folded into a number, 198.18.0.1 = 0xC6120001);
+ * - an IPv6 address is four unsigned 32-bit words, most significant first, usually kept in a Uint32Array(4)
+ *   or as four numeric fields.
+ * Strings exist only at the edges (CLI, files, API, logs), and this module converts between the two.
+ */
+
+export const enum IpVersion {
+  V4 = 4,
+  V6 = 6,
+}
+
+/** Parses dotted-quad IPv4 strictly (no leading zeros beyond "0", four parts, each 0..255). Returns -1 when invalid. */
+export function parseIPv4(text: string): number {
+  const parts = text.split('.');
+  if (parts.length !== 4) return -1;
+  let value = 0;
+  for (const part of parts) {
+    if (part.length === 0 || part.length > 3) return -1;
+    if (part.length > 1 && part.charCodeAt(0) === 48) return -1; // reject octal-looking "010"
+    let n = 0;
+    for (let i = 0; i < part.length; i++) {
+      const c = part.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return -1;
+      n = n * 10 + c;
+    }
+    if (n > 255) return -1;
+    value = value * 256 + n;
+  }
+  return value >>> 0;
+}
+
+export function formatIPv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+/**
+ * Parses an IPv6 address (RFC 4291 text forms, including "::" compression and an embedded dotted IPv4 tail)
+ * into `out` (four words). Returns false when invalid. Zone ids ("%eth0") are rejected: they mean nothing on a mirror.
+ */
+export function parseIPv6(text: string, out: Uint32Array = new Uint32Array(4)): boolean {
+  if (text.length < 2 || text.length > 45 || text.includes('%')) return false;
+  const groups = new Array<number>(8).fill(0);
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const parseSide = (side: string, allowV4Tail: boolean): number[] | null => {
+    if (side === '') return [];
+    const items = side.split(':');
+    const result: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (allowV4Tail && i === items.length - 1 && item.includes('.')) {
+        const v4 = parseIPv4(item);
+        if (v4 < 0) return null;
+        result.push(v4 >>> 16, v4 & 0xffff);
+        continue;
+      }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return null;
+      result.push(parseInt(item, 16));
+    }
+    return result;
+  };
+  if (halves.length === 1) {
+    const all = parseSide(text, true);
+    if (!all || all.length !== 8) return false;
+    for (let i = 0; i < 8; i++) groups[i] = all[i]!;
+  } else {
+    const head = parseSide(halves[0]!, false);
+    const tail = parseSide(halves[1]!, true);
+    if (!head || !tail || head.length + tail.length > 7) return false;
+    for (let i = 0; i < head.length; i++) groups[i] = head[i]!;
+    for (let i = 0; i < tail.length; i++) groups[8 - tail.length + i] = tail[i]!;
+  }
+  for (let w = 0; w < 4; w++) out[w] = ((groups[2 * w]! << 16) | groups[2 * w + 1]!) >>> 0;
+  return true;
+}
+
+/** Formats four words as RFC 5952 canonical text (lower case, longest zero run of 2+ groups compressed). */
+export function formatIPv6(w0: number, w1: number, w2: number, w3: number): string {
+  const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  const left = hex.slice(0, bestStart).join(':');
+  const right = hex.slice(bestStart + bestLen).join(':');
+  return `${left}::${right}`;
+}
+
+export function formatIPv6Words(words: ArrayLike<number>, offset = 0): string {
+  return formatIPv6(words[offset]!, words[offset + 1]!, words[offset + 2]!, words[offset + 3]!);
+}
