@@ -1,0 +1,104 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { CaptureFileError } from '../../util/errors.js';
+
+/**
+ * A file read forward through one reused buffer, so that memory stays bounded whatever the file size.
+ * Readers ask `ensure(n)` for n contiguous bytes at `pos`; the buffer is refilled (and, for a record larger
+ * than the buffer, grown up to `maxBuffer`) as needed.
+ */
+export class ChunkedFile {
+  readonly path: string;
+  buf: Buffer;
+  /** Index in `buf` of the next unread byte. */
+  pos = 0;
+  /** Index in `buf` one past the last valid byte. */
+  end = 0;
+  /** File offset of buf[0]. */
+  base = 0;
+  readonly size: number;
+  private fd: number;
+  private eof = false;
+  private readonly maxBuffer: number;
+
+  constructor(path: string, chunkSize = 4 << 20, maxBuffer = 64 << 20) {
+    this.path = path;
+    try {
+      this.fd = path === '-' ? 0 : openSync(path, 'r');
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new CaptureFileError(path, 0, `cannot open (${e.code ?? e.message})`, 'check the path and read permission');
+    }
+    let size = -1;
+    try {
+      const st = fstatSync(this.fd);
+      if (st.isDirectory()) {
+        closeSync(this.fd);
+        throw new CaptureFileError(path, 0, 'is a directory', 'pass a capture file');
+      }
+      if (st.isFile()) size = st.size;
+    } catch (err) {
+      if (err instanceof CaptureFileError) throw err;
+    }
+    this.size = size;
+    this.buf = Buffer.allocUnsafe(chunkSize);
+    this.maxBuffer = maxBuffer;
+  }
+
+  /** File offset of `pos`. */
+  get offset(): number {
+    return this.base + this.pos;
+  }
+
+  /** Bytes available from pos without reading. */
+  get available(): number {
+    return this.end - this.pos;
+  }
+
+  /**
+   * Makes at least n bytes available starting at `pos`. Returns false when the file ends first
+   * (the bytes that do exist stay available).
+   */
+  ensure(n: number): boolean {
+    if (this.end - this.pos >= n) return true;
+    if (this.eof) return false;
+    if (n > this.buf.length) {
+      if (n > this.maxBuffer) {
+        throw new CaptureFileError(this.path, this.offset, `record of ${n} bytes exceeds the reader's limit of ${this.maxBuffer}`);
+      }
+      let size = this.buf.length;
+      while (size < n) size *= 2;
+      const grown = Buffer.allocUnsafe(Math.min(size, this.maxBuffer));
+      this.buf.copy(grown, 0, this.pos, this.end);
+      this.buf = grown;
+    } else if (this.pos > 0) {
+      this.buf.copy(this.buf, 0, this.pos, this.end);
+    }
+    this.base += this.pos;
+    this.end -= this.pos;
+    this.pos = 0;
+    while (this.end < n && !this.eof) {
+      let got: number;
+      try {
+        got = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EAGAIN') continue;
+        throw new CaptureFileError(this.path, this.base + this.end, `read failed (${e.code ?? e.message})`);
+      }
+      if (got === 0) this.eof = true;
+      this.end += got;
+    }
+    return this.end - this.pos >= n;
+  }
+
+  close(): void {
+    if (this.fd > 2) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+      this.fd = -1;
+    }
+  }
+}

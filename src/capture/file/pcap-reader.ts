@@ -1,0 +1,117 @@
+import type { PacketSource } from '../packet-source.js';
+import { CaptureFileError } from '../../util/errors.js';
+import type { ChunkedFile } from './chunked-file.js';
+import { MAX_RECORD_BYTES } from './limits.js';
+
+const FILE_HEADER = 24;
+const RECORD_HEADER = 16;
+
+/** Classic libpcap format: microsecond or nanosecond magic, either byte order. */
+export class PcapReader implements PacketSource {
+  data: Uint8Array;
+  offset = 0;
+  capturedLength = 0;
+  wireLength = 0;
+  tsSec = 0;
+  tsNsec = 0;
+  readonly linkType: number;
+  readonly interfaceId = 0;
+  recordOffset = 0;
+  readonly snapLength: number;
+  readonly nanosecond: boolean;
+  private readonly little: boolean;
+  private readonly file: ChunkedFile;
+
+  constructor(file: ChunkedFile) {
+    this.file = file;
+    if (!file.ensure(FILE_HEADER)) {
+      throw new CaptureFileError(file.path, file.offset + file.available, `truncated pcap file header (${file.available} of ${FILE_HEADER} bytes)`);
+    }
+    const b = file.buf;
+    const p = file.pos;
+    const magicLE = b.readUInt32LE(p);
+    switch (magicLE) {
+      case 0xa1b2c3d4:
+        this.little = true;
+        this.nanosecond = false;
+        break;
+      case 0xa1b23c4d:
+        this.little = true;
+        this.nanosecond = true;
+        break;
+      case 0xd4c3b2a1:
+        this.little = false;
+        this.nanosecond = false;
+        break;
+      case 0x4d3cb2a1:
+        this.little = false;
+        this.nanosecond = true;
+        break;
+      default:
+        throw new CaptureFileError(file.path, file.offset, `not a pcap file (magic 0x${magicLE.toString(16).padStart(8, '0')})`);
+    }
+    const major = this.little ? b.readUInt16LE(p + 4) : b.readUInt16BE(p + 4);
+    if (major !== 2) {
+      throw new CaptureFileError(file.path, file.offset + 4, `unsupported pcap version ${major}`, 'only version 2.x exists in practice');
+    }
+    this.snapLength = this.little ? b.readUInt32LE(p + 16) : b.readUInt32BE(p + 16);
+    // The upper bits of the link-type field carry FCS information, not the link type.
+    this.linkType = (this.little ? b.readUInt32LE(p + 20) : b.readUInt32BE(p + 20)) & 0xffff;
+    file.pos += FILE_HEADER;
+    this.data = file.buf;
+  }
+
+  next(): boolean {
+    const file = this.file;
+    if (!file.ensure(RECORD_HEADER)) {
+      if (file.available === 0) return false;
+      throw new CaptureFileError(file.path, file.offset, `truncated record header (${file.available} of ${RECORD_HEADER} bytes)`);
+    }
+    const b = file.buf;
+    const p = file.pos;
+    let sec: number, frac: number, incl: number, orig: number;
+    if (this.little) {
+      sec = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
+      frac = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
+      incl = b[p + 8]! | (b[p + 9]! << 8) | (b[p + 10]! << 16) | (b[p + 11]! << 24);
+      orig = b[p + 12]! | (b[p + 13]! << 8) | (b[p + 14]! << 16) | (b[p + 15]! << 24);
+    } else {
+      sec = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
+      frac = (b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!;
+      incl = (b[p + 8]! << 24) | (b[p + 9]! << 16) | (b[p + 10]! << 8) | b[p + 11]!;
+      orig = (b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!;
+    }
+    sec >>>= 0;
+    frac >>>= 0;
+    incl >>>= 0;
+    orig >>>= 0;
+    if (incl > MAX_RECORD_BYTES) {
+      throw new CaptureFileError(file.path, file.offset + 8, `impossible record length ${incl} (limit ${MAX_RECORD_BYTES})`, 'the file is corrupt from here on');
+    }
+    this.recordOffset = file.offset;
+    if (!file.ensure(RECORD_HEADER + incl)) {
+      throw new CaptureFileError(file.path, file.offset, `truncated record: header says ${incl} bytes, only ${file.available - RECORD_HEADER} remain`);
+    }
+    this.data = file.buf;
+    this.offset = file.pos + RECORD_HEADER;
+    this.capturedLength = incl;
+    this.wireLength = orig < incl ? incl : orig;
+    this.tsSec = sec;
+    // A fraction of a second past one second is invalid; keep it, folded into the seconds, rather than lose the packet.
+    if (this.nanosecond) {
+      this.tsNsec = frac;
+    } else {
+      this.tsNsec = frac * 1000;
+    }
+    if (this.tsNsec >= 1e9) {
+      this.tsSec += Math.floor(this.tsNsec / 1e9);
+      this.tsNsec %= 1e9;
+    }
+    file.pos += RECORD_HEADER + incl;
+    return true;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Intel entry input and its validated, normalised form.
+ *
+ * Identity: an entry is identified by (source, id). The id defaults to the canonical indicator text, so the same
+ * indicator from two feeds, or an analyst's allow of an address a feed blocks, are two entries that never
+ * overwrite each other; removing one leaves the other. Upserting the same (source, id) again replaces the entry.
+ * An explicit id equal to the canonical indicator text is the default id (and costs no memory).
+ */
+import { actionCode, parseAction, type IntelAction } from './action.js';
+import { IntelEntryError } from './errors.js';
+import { parseExpiry } from './expiry.js';
+import { parseIndicator, type ParsedIndicator, type ParseIndicatorOptions } from './indicator.js';
+
+export interface IntelEntryInput {
+  /** Indicator text (see indicator.ts) or an already parsed indicator. */
+  readonly indicator: string | ParsedIndicator;
+  /** Stable id within the source; defaults to the canonical indicator text. */
+  readonly id?: string | number | null;
+  /** Default 'block'. */
+  readonly action?: IntelAction | string | null;
+  /** Absolute time or TTL, see expiry.ts; absent = never. */
+  readonly expires?: string | number | null;
+  /** Feed name or user; default 'manual'. */
+  readonly source?: string | null;
+  readonly reason?: string | null;
+  /** Tag list, or one string with tags separated by ';' or '|'. */
+  readonly tags?: readonly string[] | string | null;
+}
+
+export interface PreparedEntry {
+  readonly indicator: ParsedIndicator;
+  /** null = the default id (canonical indicator text). */
+  readonly explicitId: string | null;
+  readonly action: IntelAction;
+  readonly actionCode: number;
+  /** Epoch seconds, 0 = never. */
+  readonly expiresAt: number;
+  readonly source: string;
+  readonly reason: string;
+  /** Sorted, de-duplicated. */
+  readonly tags: readonly string[];
+}
+
+export interface PrepareOptions extends ParseIndicatorOptions {
+  /** Anchor for TTLs (epoch seconds). */
+  readonly nowSeconds: number;
+  readonly defaultAction?: IntelAction;
+  readonly defaultSource?: string;
+}
+
+export const DEFAULT_SOURCE = 'manual';
+export const MAX_ID_LENGTH = 256;
+export const MAX_SOURCE_LENGTH = 128;
+export const MAX_REASON_LENGTH = 1024;
+export const MAX_TAG_LENGTH = 128;
+export const MAX_TAGS = 64;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/** Validates and normalises one entry; throws IndicatorError or IntelEntryError. */
+export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): PreparedEntry {
+  if (input === null || typeof input !== 'object') throw new IntelEntryError('entry', 'expected an object with an indicator field');
+  const raw = input.indicator;
+  if (raw === undefined || raw === null || raw === '') throw new IntelEntryError('indicator', 'missing', 'every entry needs an indicator');
+  const indicator = typeof raw === 'string' ? parseIndicator(raw, options) : checkParsed(raw);
+  const action = parseAction(input.action, options.defaultAction ?? 'block');
+  const expiresAt = parseExpiry(input.expires, options.nowSeconds);
+  const source = text('source', input.source, MAX_SOURCE_LENGTH) || (options.defaultSource ?? DEFAULT_SOURCE);
+  const reason = text('reason', input.reason, MAX_REASON_LENGTH);
+  const tags = normaliseTags(input.tags);
+  let explicitId: string | null = null;
+  if (input.id !== undefined && input.id !== null && input.id !== '') {
+    const id = typeof input.id === 'number' && Number.isSafeInteger(input.id) ? String(input.id) : text('id', input.id, MAX_ID_LENGTH);
+    if (id !== indicator.text) explicitId = id;
+  }
+  return { indicator, explicitId, action, actionCode: actionCode(action), expiresAt, source, reason, tags };
+}
+
+function checkParsed(value: unknown): ParsedIndicator {
+  if (typeof value === 'object' && value !== null && typeof (value as ParsedIndicator).text === 'string' && typeof (value as ParsedIndicator).kind === 'string') {
+    return value as ParsedIndicator;
+  }
+  throw new IntelEntryError('indicator', 'expected an indicator string');
+}
+
+function text(field: string, value: unknown, max: number): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new IntelEntryError(field, `expected a string, got ${typeof value}`);
+  const t = value.trim();
+  if (t.length > max) throw new IntelEntryError(field, `${t.length} characters long (at most ${max})`);
+  if (CONTROL.test(t)) throw new IntelEntryError(field, 'contains control characters (tabs, newlines, NUL...)');
+  return t;
+}
+
+/** Tags: a list or a string split on ';' or '|'; trimmed, empties dropped, de-duplicated, sorted. */
+export function normaliseTags(value: unknown): readonly string[] {
+  if (value === undefined || value === null || value === '') return EMPTY_TAGS;
+  let list: unknown[];
+  if (typeof value === 'string') list = value.split(/[;|]/);
+  else if (Array.isArray(value)) list = value;
+  else throw new IntelEntryError('tags', `expected a list of strings or a ';'-separated string, got ${typeof value}`);
+  const out = new Set<string>();
+  for (const item of list) {
+    if (typeof item !== 'string') throw new IntelEntryError('tags', `expected strings, got ${typeof item}`);
+    const tag = item.trim();
+    if (tag === '') continue;
+    if (tag.length > MAX_TAG_LENGTH) throw new IntelEntryError('tags', `a tag is ${tag.length} characters long (at most ${MAX_TAG_LENGTH})`);
+    if (CONTROL.test(tag)) throw new IntelEntryError('tags', 'a tag contains control characters');
+    out.add(tag);
+  }
+  if (out.size > MAX_TAGS) throw new IntelEntryError('tags', `${out.size} tags (at most ${MAX_TAGS})`);
+  if (out.size === 0) return EMPTY_TAGS;
+  return [...out].sort();
+}
+
+const EMPTY_TAGS: readonly string[] = Object.freeze([]);
