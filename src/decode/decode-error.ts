@@ -46,6 +46,8 @@ export const DecodeError = {
   tunnel_too_deep: 38,
   vntag_truncated: 39,
   fabricpath_truncated: 40,
+  /** A first fragment too short to hold the L4 header (RFC 1858 tiny-fragment evasion): ports unknown. */
+  fragment_l4_header_split: 44,
   // Anomalies below: counted, but the packet is still decoded and tracked (as Wireshark and real stacks do).
   udp_length_exceeds_ip: 41,
   tcp_bad_option: 42,

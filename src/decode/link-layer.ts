@@ -4,6 +4,8 @@ import { DecodeError } from './decode-error.js';
 import { DecodedPacket } from './decoded-packet.js';
 import { decodeEthernet, decodeEtherType } from './ethernet.js';
 import { decodeIp } from './ip.js';
+import { decodeIpv4 } from './ipv4.js';
+import { decodeIpv6 } from './ipv6.js';
 import { decodePpp } from './ppp.js';
 
 const SLL_HEADER = 16;
@@ -21,9 +23,12 @@ export function decodeLinkLayer(pkt: DecodedPacket, off: number): number {
     case LinkType.RAW:
     case LinkType.RAW_ALT:
     case LinkType.RAW_ALT_OPENBSD:
-    case LinkType.IPV4:
-    case LinkType.IPV6:
       return decodeIp(pkt, off);
+    // These two link types promise one version: a packet of the other is malformed, not reinterpreted.
+    case LinkType.IPV4:
+      return decodeIpv4(pkt, off);
+    case LinkType.IPV6:
+      return decodeIpv6(pkt, off);
     case LinkType.LINUX_SLL:
       if (off + SLL_HEADER > end) return pkt.fail(DecodeError.sll_truncated);
       return decodeEtherType(pkt, be16(d, off + 14), off + SLL_HEADER);

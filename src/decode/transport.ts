@@ -56,9 +56,14 @@ export function decodeTransport(pkt: DecodedPacket, proto: number, off: number, 
 
 function decodeTcp(pkt: DecodedPacket, off: number, length: number): number {
   const d = pkt.data;
-  if (off + 20 > pkt.capturedEnd || length < 20) return pkt.fail(DecodeError.tcp_truncated);
+  if (off + 20 > pkt.capturedEnd || length < 20) {
+    return pkt.fail(pkt.isFragment && length < 20 ? DecodeError.fragment_l4_header_split : DecodeError.tcp_truncated);
+  }
   const headerLength = (d[off + 12]! >> 4) << 2;
-  if (headerLength < 20 || headerLength > length) return pkt.fail(DecodeError.tcp_bad_header_length);
+  if (headerLength < 20) return pkt.fail(DecodeError.tcp_bad_header_length);
+  if (headerLength > length) {
+    return pkt.fail(pkt.isFragment ? DecodeError.fragment_l4_header_split : DecodeError.tcp_bad_header_length);
+  }
   pkt.srcPort = be16(d, off);
   pkt.dstPort = be16(d, off + 2);
   pkt.seq = be32(d, off + 4);
@@ -104,7 +109,9 @@ function decodeTcpOptions(pkt: DecodedPacket, o: number, end: number): void {
 
 function decodeUdp(pkt: DecodedPacket, off: number, length: number): number {
   const d = pkt.data;
-  if (off + 8 > pkt.capturedEnd || length < 8) return pkt.fail(DecodeError.udp_truncated);
+  if (off + 8 > pkt.capturedEnd || length < 8) {
+    return pkt.fail(pkt.isFragment && length < 8 ? DecodeError.fragment_l4_header_split : DecodeError.udp_truncated);
+  }
   let udpLength = be16(d, off + 4);
   if (udpLength === 0 && pkt.ipVersion === 6 && pkt.l4Protocol === IpProto.UDP) udpLength = length; // jumbogram
   if (udpLength < 8) return pkt.fail(DecodeError.udp_bad_length);

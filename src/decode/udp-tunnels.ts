@@ -2,7 +2,7 @@ import { be16 } from './bytes.js';
 import { DecodeError } from './decode-error.js';
 import { DecodedPacket, DecodeResult } from './decoded-packet.js';
 import { decodeMpls } from './ethernet.js';
-import { decodeInnerEthernet } from './gre.js';
+import { decodeGre, decodeInnerEthernet } from './gre.js';
 import { enterTunnel } from './ip.js';
 import { decodeIpv4 } from './ipv4.js';
 import { decodeIpv6 } from './ipv6.js';
@@ -15,6 +15,8 @@ const PORT_VXLAN_GPE = 4790;
 const PORT_GENEVE = 6081;
 const PORT_GTP_U = 2152;
 const PORT_TEREDO = 3544;
+const PORT_GRE_IN_UDP = 4754; // RFC 8086
+const PORT_MPLS_IN_UDP = 6635; // RFC 7510
 
 /**
  * Tunnels that mirrored traffic arrives in over UDP. Each header is checked completely before anything is
@@ -33,13 +35,23 @@ export function decodeUdpTunnel(pkt: DecodedPacket, off: number, length: number)
       return decodeGtpU(pkt, off, length);
     case PORT_TEREDO:
       return decodeTeredo(pkt, off, length);
+    case PORT_GRE_IN_UDP:
+      if (length < 4 || off + 4 > pkt.capturedEnd) return NOT_A_TUNNEL;
+      return decodeGre(pkt, off, length);
+    case PORT_MPLS_IN_UDP:
+      if (length < 4 || off + 4 > pkt.capturedEnd) return NOT_A_TUNNEL;
+      if (!enterTunnel(pkt)) return DecodeResult.error;
+      return decodeMpls(pkt, off);
     default:
       return NOT_A_TUNNEL;
   }
 }
 
 function isTunnelPort(port: number): boolean {
-  return port === PORT_VXLAN || port === PORT_VXLAN_GPE || port === PORT_GENEVE || port === PORT_GTP_U || port === PORT_TEREDO;
+  return (
+    port === PORT_VXLAN || port === PORT_VXLAN_GPE || port === PORT_GENEVE || port === PORT_GTP_U ||
+    port === PORT_TEREDO || port === PORT_GRE_IN_UDP || port === PORT_MPLS_IN_UDP
+  );
 }
 
 /** The destination port names the service; the source port only when the destination is not a tunnel port. */

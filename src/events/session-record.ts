@@ -27,8 +27,9 @@ export function sessionAddress(table: SessionTable, session: number, side: numbe
 /** The session as one JSON line, written when it ends. Built only when someone asked for the session log. */
 export function sessionRecordJson(table: SessionTable, s: number, reason: number): string {
   const ports = table.ports[s]!;
-  const vlan = table.vlan[s]!;
   const d = 2 * s;
+  // The initiator's tags, or the responder's when only the responder was seen.
+  const vlan = table.packets[d]! > 0 ? table.dirVlan[d]! : table.dirVlan[d + 1]!;
   return JSON.stringify({
     proto: protoName(table.proto[s]!),
     src: sessionAddress(table, s, 0),

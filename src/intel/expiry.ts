@@ -23,7 +23,7 @@ const HINT = 'use an ISO-8601 time (2025-03-01T12:00:00Z), epoch seconds (176722
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 const WHOLE = /^[0-9]{1,12}$/;
 const TTL = /^([0-9]{1,12})([smhdw])$/i;
-const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /** Returns absolute epoch seconds (0 = never). `nowSeconds` anchors TTLs. Throws IntelEntryError. */
 export function parseExpiry(value: unknown, nowSeconds: number): number {
@@ -37,8 +37,14 @@ export function parseExpiry(value: unknown, nowSeconds: number): number {
   if (ttl) return fromTtl(Number(ttl[1]) * UNIT_SECONDS[ttl[2]!.toLowerCase()]!, nowSeconds, text);
   const iso = ISO.exec(text);
   if (iso) {
+    // Date.parse rolls 2026-02-30 over into March: check the calendar fields ourselves first.
+    const [year, month, day, hour, minute, second] = [iso[1], iso[2], iso[3], iso[4] ?? '0', iso[5] ?? '0', iso[6] ?? '0'].map(Number) as number[];
+    const check = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!));
+    if (check.getUTCMonth() !== month! - 1 || check.getUTCDate() !== day! || check.getUTCHours() !== hour! || check.getUTCMinutes() !== minute! || check.getUTCSeconds() !== second!) {
+      throw new IntelEntryError('expires', `${quote(text)} is not a real date or time`, HINT);
+    }
     // A date-time without an offset is UTC by our rule; Date.parse would read it as local time.
-    const normalised = text.length > 10 && iso[1] === undefined ? `${text.replace(' ', 'T')}Z` : text.replace(' ', 'T');
+    const normalised = text.length > 10 && iso[7] === undefined ? `${text.replace(' ', 'T')}Z` : text.replace(' ', 'T');
     const ms = Date.parse(normalised);
     if (Number.isNaN(ms)) throw new IntelEntryError('expires', `${quote(text)} is not a real date or time`, HINT);
     return checkRange(Math.floor(ms / 1000), text);

@@ -7,6 +7,16 @@
  */
 import { hashString } from './hash.js';
 
+/**
+ * Returns a copy of `text` that shares no memory with a bigger string. Lines cut out of a 64 KiB read chunk are
+ * V8 "sliced strings" that keep the whole chunk alive; anything kept for the life of an entry must be detached,
+ * or a loaded file would stay in memory chunk by chunk.
+ */
+export function detachString(text: string): string {
+  // V8 copies short substrings anyway (below 13 characters); longer ones are rebuilt from their UTF-8 bytes.
+  return text.length < 13 ? text : Buffer.from(text, 'utf8').toString('utf8');
+}
+
 /** Strings <-> small integer ids, reference-counted; ids of released strings are reused. */
 export class StringInterner {
   private readonly ids = new Map<string, number>();
@@ -20,6 +30,7 @@ export class StringInterner {
     let id = this.ids.get(value);
     if (id === undefined) {
       id = this.free.length > 0 ? this.free.pop()! : this.values.length;
+      value = detachString(value);
       this.ids.set(value, id);
       this.values[id] = value;
       this.hashes[id] = hashString(value);
@@ -91,13 +102,14 @@ export class ProfileTable {
       } else {
         id = this.free.length > 0 ? this.free.pop()! : this.refs.length;
         const tagSet = this.tagSets.acquire(tagKey);
-        if (this.tagLists[tagSet] === undefined) this.tagLists[tagSet] = Object.freeze([...tags]);
+        if (this.tagLists[tagSet] === undefined) this.tagLists[tagSet] = Object.freeze(tags.map(detachString));
         this.triples[3 * id] = this.sources.acquire(source);
         this.triples[3 * id + 1] = this.reasons.acquire(reason);
         this.triples[3 * id + 2] = tagSet;
         this.refs[id] = 0;
-        this.keys[id] = key;
-        this.ids.set(key, id);
+        const stored = detachString(key);
+        this.keys[id] = stored;
+        this.ids.set(stored, id);
       }
       this.lastSource = source;
       this.lastReason = reason;

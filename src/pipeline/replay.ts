@@ -11,6 +11,7 @@ export interface ReplayOptions {
   files: string[];
   capacity?: number;
   timeouts?: SessionTimeouts;
+  vlanTracking?: boolean;
   /** Path for one JSON line per ended session. */
   sessionsOut?: string;
   /** Called about every half second with progress, for a human watching. */
@@ -67,6 +68,7 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
   const engine = new Engine({
     capacity: options.capacity,
     timeouts: options.timeouts,
+    vlanTracking: options.vlanTracking,
     onEnd: writer ? (table, s, reason) => writer.write(sessionRecordJson(table, s, reason)) : undefined,
   });
   const files: FileResult[] = [];

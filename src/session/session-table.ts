@@ -13,6 +13,12 @@ export interface SessionTableOptions {
   /** Most sessions held at once; default 1,000,000. Memory is reserved up front but touched only as used. */
   capacity?: number;
   timeouts?: SessionTimeouts;
+  /**
+   * Whether VLAN tags are part of the session key (default true, as Suricata's vlan.use-for-tracking).
+   * Turn it off for mirrors where the two directions of a connection arrive on different VLANs
+   * (routed uplinks, router-on-a-stick); the tags each direction carried are still recorded.
+   */
+  vlanTracking?: boolean;
   /** Called when a session ends, before its slot is reused: read it through the accessors. */
   onEnd?: (table: SessionTable, session: number, reason: number) => void;
 }
@@ -51,6 +57,7 @@ const EVICTION_LAST: readonly number[] = [TimeoutClass.udpTwoWay, TimeoutClass.o
 export class SessionTable {
   readonly capacity: number;
   readonly timeouts: SessionTimeouts;
+  readonly vlanTracking: boolean;
   private readonly timeoutByClass: Float64Array;
   private readonly onEnd: SessionTableOptions['onEnd'];
 
@@ -64,7 +71,7 @@ export class SessionTable {
   /** Initiator port << 16 | responder port. */
   readonly ports: Uint32Array;
   readonly proto: Uint8Array;
-  /** Outer VLAN id << 12 | inner VLAN id. */
+  /** Key VLAN: outer VLAN id << 12 | inner VLAN id (0 when VLAN tracking is off). */
   readonly vlan: Uint32Array;
   readonly hash: Uint32Array;
   readonly sessionFlags: Uint8Array;
@@ -79,6 +86,8 @@ export class SessionTable {
   readonly dirFlags: Uint8Array;
   readonly ttl: Uint8Array;
   readonly windowScale: Int8Array;
+  /** Tags of the last frame seen from this direction (outer << 12 | inner): a reset towards the other side copies them. */
+  readonly dirVlan: Uint32Array;
   readonly window: Uint16Array;
   /** Initial sequence number (from the SYN or SYN-ACK). */
   readonly isn: Uint32Array;
@@ -120,6 +129,7 @@ export class SessionTable {
     this.timeoutByClass = new Float64Array(TIMEOUT_CLASS_COUNT);
     for (const [name, cls] of Object.entries(TimeoutClass)) this.timeoutByClass[cls] = this.timeouts[name as TimeoutClassName];
     this.onEnd = options.onEnd;
+    this.vlanTracking = options.vlanTracking ?? true;
 
     let slotCount = 16;
     while (slotCount < capacity * 2) slotCount *= 2; // load factor at most 0.5 keeps probe chains short
@@ -143,6 +153,7 @@ export class SessionTable {
     this.dirFlags = new Uint8Array(dirs);
     this.ttl = new Uint8Array(dirs);
     this.windowScale = new Int8Array(dirs);
+    this.dirVlan = new Uint32Array(dirs);
     this.window = new Uint16Array(dirs);
     this.isn = new Uint32Array(dirs);
     this.nxt = new Uint32Array(dirs);
@@ -165,7 +176,7 @@ export class SessionTable {
     let slotCount = 16;
     while (slotCount < capacity * 2) slotCount *= 2;
     const perSession = 8 * 4 + 4 + 1 + 4 + 4 + 1 + 8 + 8 + 1 + 4 + 4 + 4; // columns + free list
-    const perDirection = 1 + 1 + 1 + 1 + 2 + 4 + 4 + 4 + 8 + 8;
+    const perDirection = 1 + 1 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 8 + 8;
     return perSession + 2 * perDirection + (slotCount * 4) / capacity;
   }
 
@@ -176,7 +187,8 @@ export class SessionTable {
   track(pkt: DecodedPacket, ts: number, frameBytes: number): number {
     if (ts >= this.nextExpiryCheck) this.expire(ts);
     const proto = pkt.l4Protocol;
-    const vlan = (pkt.vlan0 << 12) | pkt.vlan1;
+    const frameVlan = (pkt.vlan0 << 12) | pkt.vlan1;
+    const vlan = this.vlanTracking ? frameVlan : 0;
     const sport = pkt.srcPort;
     const dport = pkt.dstPort;
     const h = flowHash(pkt, proto, vlan);
@@ -234,6 +246,7 @@ export class SessionTable {
     this.bytes[d]! += frameBytes;
     this.dirFlags[d]! |= DIR_SEEN;
     this.ttl[d] = pkt.ttl;
+    this.dirVlan[d] = frameVlan;
     this.lastTs[session] = ts;
     if (proto === IpProto.TCP) this.trackTcp(d, pkt);
     this.reclassify(session);
@@ -325,6 +338,7 @@ export class SessionTable {
       this.dirFlags[d] = 0;
       this.ttl[d] = 0;
       this.windowScale[d] = -1;
+      this.dirVlan[d] = 0;
       this.window[d] = 0;
       this.isn[d] = 0;
       this.nxt[d] = 0;

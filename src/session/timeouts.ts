@@ -34,9 +34,16 @@ export const DEFAULT_TIMEOUTS: SessionTimeouts = {
   tcpEstablished: 3600,
 };
 
-/** Parses "tcpEstablished=7200,udpTwoWay=600" over the defaults. */
+/**
+ * Parses "tcpEstablished=7200,udpTwoWay=600" over the defaults. "none" turns idle expiry off (sessions end only
+ * by eviction or at the end of the input), for comparing with tools that never time out, such as tshark.
+ */
 export function parseTimeouts(text: string, base: SessionTimeouts = DEFAULT_TIMEOUTS): SessionTimeouts {
   const out = { ...base };
+  if (text.trim() === 'none') {
+    for (const name of Object.keys(out) as TimeoutClassName[]) out[name] = Infinity;
+    return out;
+  }
   for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const [name, value] = item.split('=');
     if (!name || !(name in TimeoutClass)) {

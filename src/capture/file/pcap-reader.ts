@@ -18,8 +18,15 @@ export class PcapReader implements PacketSource {
   readonly interfaceId = 0;
   recordOffset = 0;
   readonly snapLength: number;
+  /** Records whose sub-second field was out of range (kept, clamped). */
+  invalidTimestamps = 0;
   readonly nanosecond: boolean;
   private readonly little: boolean;
+  /**
+   * Before format 2.3 the captured and original lengths were stored the other way round; 2.3 files written by
+   * some old tools still have them swapped. libpcap and Wireshark swap them back, and so do we.
+   */
+  private readonly lengthsSwapped: 'no' | 'yes' | 'maybe';
   private readonly file: ChunkedFile;
 
   constructor(file: ChunkedFile) {
@@ -54,6 +61,8 @@ export class PcapReader implements PacketSource {
     if (major !== 2) {
       throw new CaptureFileError(file.path, file.offset + 4, `unsupported pcap version ${major}`, 'only version 2.x exists in practice');
     }
+    const minor = this.little ? b.readUInt16LE(p + 6) : b.readUInt16BE(p + 6);
+    this.lengthsSwapped = minor < 3 ? 'yes' : minor === 3 ? 'maybe' : 'no';
     this.snapLength = this.little ? b.readUInt32LE(p + 16) : b.readUInt32BE(p + 16);
     // The upper bits of the link-type field carry FCS information, not the link type.
     this.linkType = (this.little ? b.readUInt32LE(p + 20) : b.readUInt32BE(p + 20)) & 0xffff;
@@ -85,6 +94,11 @@ export class PcapReader implements PacketSource {
     frac >>>= 0;
     incl >>>= 0;
     orig >>>= 0;
+    if (this.lengthsSwapped === 'yes' || (this.lengthsSwapped === 'maybe' && incl > orig)) {
+      const t = incl;
+      incl = orig;
+      orig = t;
+    }
     if (incl > MAX_RECORD_BYTES) {
       throw new CaptureFileError(file.path, file.offset + 8, `impossible record length ${incl} (limit ${MAX_RECORD_BYTES})`, 'the file is corrupt from here on');
     }
@@ -97,15 +111,12 @@ export class PcapReader implements PacketSource {
     this.capturedLength = incl;
     this.wireLength = orig < incl ? incl : orig;
     this.tsSec = sec;
-    // A fraction of a second past one second is invalid; keep it, folded into the seconds, rather than lose the packet.
-    if (this.nanosecond) {
-      this.tsNsec = frac;
-    } else {
-      this.tsNsec = frac * 1000;
-    }
+    this.tsNsec = this.nanosecond ? frac : frac * 1000;
+    // A fraction of a second of a second or more is invalid. Folding it into the seconds could throw the clock
+    // hours ahead and expire every session, so clamp it to the end of its second instead.
     if (this.tsNsec >= 1e9) {
-      this.tsSec += Math.floor(this.tsNsec / 1e9);
-      this.tsNsec %= 1e9;
+      this.tsNsec = 999_999_999;
+      this.invalidTimestamps++;
     }
     file.pos += RECORD_HEADER + incl;
     return true;

@@ -16,7 +16,9 @@ Options:
                           one-way sessions are shed first
   --timeouts LIST         idle timeouts in seconds of capture time, e.g. "tcpEstablished=7200,udpTwoWay=600";
                           classes: tcpClosed, tcpHalfOpen, udpOneWay, otherOneWay, tcpClosing, udpTwoWay,
-                          otherTwoWay, tcpEstablished
+                          otherTwoWay, tcpEstablished; "none" disables idle expiry
+  --ignore-vlan           leave VLAN tags out of the session key (for mirrors where the two directions of
+                          a connection carry different VLANs)
   --no-progress           no progress line (shown on stderr only when it is a terminal)
   -q, --quiet             no readable summary
   -h, --help              this help
@@ -30,6 +32,7 @@ export function replayCommand(argv: string[]): number {
     sessions: { type: 'string' },
     capacity: { type: 'string' },
     timeouts: { type: 'string' },
+    'ignore-vlan': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
   } as const);
@@ -43,6 +46,7 @@ export function replayCommand(argv: string[]): number {
     files: positionals,
     capacity: positiveInteger('capacity', values.capacity, 1_000_000),
     timeouts: values.timeouts ? parseTimeouts(values.timeouts) : undefined,
+    vlanTracking: !values['ignore-vlan'],
     sessionsOut: values.sessions,
     onProgress: showProgress ? printProgress : undefined,
   });

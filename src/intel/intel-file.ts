@@ -1,0 +1,298 @@
+/**
+ * Intel files: streamed line by line into an IntelSet; a bad line is reported (line number + reason) and skipped,
+ * the rest loads.
+ *
+ * Formats (detected from the first line that is neither blank nor a '#' comment, or forced with `format`):
+ *
+ *   plain   one indicator per line; '#' or ';' starts a comment (so "1.10.16.0/20 ; SBL256894" works);
+ *           blank lines ignored; action = `defaultAction` (block unless set).
+ *   csv     header line naming the columns, in any order: indicator (required), action, expires, source, reason,
+ *           tags, id. Tags are separated by ';' or '|' inside their field. Fields may be double-quoted (commas
+ *           inside quotes are literal, "" is a quote). Blank and '#' lines are ignored. Detected when the first line
+ *           has an `indicator` column.
+ *   jsonl   one JSON object per line with the same field names ("tags" may also be a JSON array, "expires" a
+ *           number). Unknown fields are ignored (feeds carry extra data). Detected when the first line starts with '{'.
+ *
+ * Lines are never joined into one big string (see line-reader.ts), so files of millions of lines load in bounded
+ * memory besides the set itself. Errors are kept up to `maxErrors` (default 1000); beyond that only counted.
+ * Entries already expired at load time are skipped and counted in `expired`. CIDRs the breadth policy calls
+ * over-broad are refused (reported as line errors) unless `allowOverBroad` is set.
+ */
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { INTEL_ACTIONS, type IntelAction } from './action.js';
+import { DEFAULT_BREADTH_POLICY, overBroadReason, type BreadthPolicy } from './breadth.js';
+import { splitCsvLine } from './csv.js';
+import { prepareEntry, type IntelEntryInput } from './entry.js';
+import { IntelEntryError, IntelFileError } from './errors.js';
+import { INDICATOR_KINDS, type IndicatorKind } from './indicator.js';
+import type { IntelSet } from './intel-set.js';
+import { DEFAULT_MAX_LINE_LENGTH, readLines } from './line-reader.js';
+import { OffpathError } from '../util/errors.js';
+
+export type IntelFileFormat = 'plain' | 'csv' | 'jsonl';
+
+export interface IntelLoadOptions {
+  /** Default 'auto' (detect from content). */
+  readonly format?: IntelFileFormat | 'auto';
+  /** Source of entries whose line names none. Default: the file's base name. */
+  readonly source?: string;
+  /** Action of entries whose line names none. Default 'block'. */
+  readonly defaultAction?: IntelAction;
+  /** Anchor for TTLs and for skipping already-expired entries. Default: the set's clock. */
+  readonly nowSeconds?: number;
+  /** Line errors kept in the result (the rest are only counted). Default 1000. */
+  readonly maxErrors?: number;
+  /** Over-broad policy; null disables it. Default DEFAULT_BREADTH_POLICY. */
+  readonly breadth?: BreadthPolicy | null;
+  /** Load over-broad CIDRs anyway (the explicit "force"). */
+  readonly allowOverBroad?: boolean;
+  /** Host bits in CIDRs: 'reject' (default) or 'mask'. */
+  readonly hostBits?: 'reject' | 'mask';
+  /** Longest line accepted, in characters. Default 64 KiB. */
+  readonly maxLineLength?: number;
+}
+
+export interface IntelLineError {
+  readonly line: number;
+  /** Error code of the typed error (intel_indicator, intel_entry, ...). */
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface IntelLoadStats {
+  readonly name: string;
+  readonly format: IntelFileFormat;
+  /** Lines read, including blank and comment lines. */
+  readonly lines: number;
+  /** Entries added or updated. */
+  readonly loaded: number;
+  /** Lines refused (bad or over-broad). */
+  readonly skipped: number;
+  /** Entries already expired at load time, not loaded. */
+  readonly expired: number;
+  readonly byKind: Readonly<Record<IndicatorKind, number>>;
+  readonly byAction: Readonly<Record<IntelAction, number>>;
+  /** The first `maxErrors` line errors, in line order. */
+  readonly errors: readonly IntelLineError[];
+  /** Line errors beyond `maxErrors`, counted but not kept. */
+  readonly errorsNotKept: number;
+  readonly durationMs: number;
+}
+
+const CSV_COLUMNS = ['indicator', 'action', 'expires', 'source', 'reason', 'tags', 'id'] as const;
+type CsvColumn = (typeof CSV_COLUMNS)[number];
+const DEFAULT_MAX_ERRORS = 1000;
+
+/** Loads an intel file into `set`. Throws IntelFileError when the file cannot be read or its CSV header is unusable. */
+export async function loadIntelFile(path: string, set: IntelSet, options: IntelLoadOptions = {}): Promise<IntelLoadStats> {
+  const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+  try {
+    return await loadIntelStream(stream, set, { ...options, source: options.source ?? basename(path) }, path);
+  } catch (err) {
+    if (err instanceof OffpathError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new IntelFileError(path, 0, `cannot read: ${e.code ?? e.message}`, e.code === 'ENOENT' ? 'check the path' : undefined);
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** Loads intel from any byte or text stream (`name` labels errors). */
+export async function loadIntelStream(
+  source: AsyncIterable<Buffer | Uint8Array | string>,
+  set: IntelSet,
+  options: IntelLoadOptions = {},
+  name = options.source ?? 'stream',
+): Promise<IntelLoadStats> {
+  const loader = new IntelLineLoader(set, options, name);
+  const started = performance.now();
+  const lines = await readLines(source, loader, options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
+  return loader.result(lines, performance.now() - started);
+}
+
+/** Detects the format from the first significant line. */
+export function detectIntelFormat(firstLine: string): IntelFileFormat {
+  const text = firstLine.trim();
+  if (text.startsWith('{')) return 'jsonl';
+  if (text.includes(',')) {
+    const fields = splitCsvLine(text.toLowerCase());
+    if (Array.isArray(fields) && fields.includes('indicator')) return 'csv';
+  }
+  return 'plain';
+}
+
+/** Line-by-line state machine behind loadIntelStream (exported for tests and for loaders of other transports). */
+export class IntelLineLoader {
+  private format: IntelFileFormat | null;
+  private columns: (CsvColumn | null)[] | null = null;
+  private loaded = 0;
+  private skipped = 0;
+  private expired = 0;
+  private readonly errors: IntelLineError[] = [];
+  private errorsNotKept = 0;
+  private readonly byKind = Object.fromEntries(INDICATOR_KINDS.map((k) => [k, 0])) as Record<IndicatorKind, number>;
+  private readonly byAction = Object.fromEntries(INTEL_ACTIONS.map((a) => [a, 0])) as Record<IntelAction, number>;
+  private readonly now: number;
+  private readonly maxErrors: number;
+  private readonly breadth: BreadthPolicy | null;
+
+  constructor(
+    private readonly set: IntelSet,
+    private readonly options: IntelLoadOptions,
+    private readonly name: string,
+  ) {
+    this.format = options.format === undefined || options.format === 'auto' ? null : options.format;
+    this.now = options.nowSeconds ?? set.now();
+    this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
+    this.breadth = options.breadth === undefined ? DEFAULT_BREADTH_POLICY : options.breadth;
+  }
+
+  line(text: string, lineNumber: number): void {
+    const first = text.charCodeAt(0);
+    // Fast skip of blank and comment lines (any format).
+    if (first === 35 /* # */) return;
+    if (text.length === 0 || first === 32 || first === 9) {
+      const trimmed = text.trim();
+      if (trimmed.length === 0 || trimmed.charCodeAt(0) === 35) return;
+    }
+    if (this.format === null) this.format = detectIntelFormat(text);
+    if (this.format === 'csv' && this.columns === null) {
+      this.columns = this.parseHeader(text, lineNumber);
+      return;
+    }
+    try {
+      const input = this.format === 'plain' ? plainInput(text) : this.format === 'csv' ? this.csvInput(text) : jsonInput(text);
+      if (input === null) return;
+      this.apply(input);
+    } catch (err) {
+      if (!(err instanceof OffpathError)) throw err;
+      this.fail(lineNumber, err.code, err.message);
+    }
+  }
+
+  overlong(lineNumber: number): void {
+    this.fail(lineNumber, 'intel_line', `line longer than ${this.options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH} characters`);
+  }
+
+  result(lines: number, durationMs: number): IntelLoadStats {
+    return {
+      name: this.name,
+      format: this.format ?? 'plain',
+      lines,
+      loaded: this.loaded,
+      skipped: this.skipped,
+      expired: this.expired,
+      byKind: this.byKind,
+      byAction: this.byAction,
+      errors: this.errors,
+      errorsNotKept: this.errorsNotKept,
+      durationMs,
+    };
+  }
+
+  private apply(input: IntelEntryInput): void {
+    const entry = prepareEntry(input, {
+      nowSeconds: this.now,
+      hostBits: this.options.hostBits ?? 'reject',
+      defaultAction: this.options.defaultAction ?? 'block',
+      defaultSource: this.options.source ?? this.name,
+    });
+    if (this.breadth !== null && !this.options.allowOverBroad) {
+      const why = overBroadReason(entry.indicator, entry.action, this.breadth);
+      if (why !== null) throw new IntelEntryError('indicator', why, 'load with force (allowOverBroad) if this range is really meant');
+    }
+    if (entry.expiresAt !== 0 && entry.expiresAt <= this.now) {
+      this.expired++;
+      return;
+    }
+    this.set.upsertPrepared(entry);
+    this.loaded++;
+    this.byKind[entry.indicator.kind]++;
+    this.byAction[entry.action]++;
+  }
+
+  private fail(line: number, code: string, message: string): void {
+    this.skipped++;
+    if (this.errors.length < this.maxErrors) this.errors.push({ line, code, message });
+    else this.errorsNotKept++;
+  }
+
+  private parseHeader(text: string, lineNumber: number): (CsvColumn | null)[] {
+    const fields = splitCsvLine(text);
+    if (typeof fields === 'string') throw new IntelFileError(this.name, lineNumber, `bad CSV header: ${fields}`);
+    const columns: (CsvColumn | null)[] = [];
+    for (const field of fields) {
+      const column = field.trim().toLowerCase();
+      if (!(CSV_COLUMNS as readonly string[]).includes(column)) {
+        throw new IntelFileError(
+          this.name, lineNumber,
+          `unknown CSV column ${JSON.stringify(field.slice(0, 40))}`,
+          `columns are ${CSV_COLUMNS.join(', ')} (a CSV intel file starts with a header line naming them)`,
+        );
+      }
+      if (columns.includes(column as CsvColumn)) throw new IntelFileError(this.name, lineNumber, `CSV column ${column} appears twice`);
+      columns.push(column as CsvColumn);
+    }
+    if (!columns.includes('indicator')) {
+      throw new IntelFileError(this.name, lineNumber, 'the CSV header has no indicator column', `header example: ${CSV_COLUMNS.slice(0, 6).join(',')}`);
+    }
+    return columns;
+  }
+
+  private csvInput(text: string): IntelEntryInput {
+    const fields = splitCsvLine(text);
+    if (typeof fields === 'string') throw new IntelEntryError('csv', fields);
+    const columns = this.columns!;
+    if (fields.length > columns.length) {
+      throw new IntelEntryError('csv', `${fields.length} fields but the header names ${columns.length} (quote fields that contain commas)`);
+    }
+    const record: Record<string, string> = {};
+    for (let i = 0; i < fields.length; i++) record[columns[i]!] = fields[i]!;
+    return {
+      indicator: record.indicator ?? '',
+      action: record.action,
+      expires: record.expires,
+      source: record.source,
+      reason: record.reason,
+      tags: record.tags,
+      id: record.id,
+    };
+  }
+}
+
+function plainInput(text: string): IntelEntryInput | null {
+  let end = text.length;
+  const hash = text.indexOf('#');
+  if (hash >= 0) end = hash;
+  const semi = text.indexOf(';');
+  if (semi >= 0 && semi < end) end = semi;
+  const indicator = (end === text.length ? text : text.slice(0, end)).trim();
+  return indicator.length === 0 ? null : { indicator };
+}
+
+function jsonInput(text: string): IntelEntryInput {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new IntelEntryError('json', `not valid JSON (${(err as Error).message.slice(0, 100)})`, 'each line is one JSON object: {"indicator": "198.18.0.5", "action": "block"}');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new IntelEntryError('json', 'the line is JSON but not an object', 'each line is one JSON object: {"indicator": "198.18.0.5", "action": "block"}');
+  }
+  const o = value as Record<string, unknown>;
+  if (typeof o.indicator !== 'string') {
+    throw new IntelEntryError('indicator', o.indicator === undefined ? 'missing' : `expected a string, got ${typeof o.indicator}`);
+  }
+  return {
+    indicator: o.indicator,
+    action: o.action as string | undefined,
+    expires: o.expires as string | number | undefined,
+    source: o.source as string | undefined,
+    reason: o.reason as string | undefined,
+    tags: o.tags as string | string[] | undefined,
+    id: o.id as string | number | undefined,
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * The lookup structures, apart from entry metadata: one hash table per indicator kind and, for CIDRs, one per
+ * prefix length present, plus bitmasks of the lengths present (all entries / allow entries) so that longest-prefix
+ * match probes only lengths that exist, longest first.
+ *
+ * Every table maps a key to the packed value of the key's primary entry (see kinds.ts `pack`). Keys of the
+ * multi-word tables are passed through `key`, a scratch array owned by this index (no allocation per call).
+ *
+ * Key layouts:  ipv4 [addr]   cidr4 [network] in table[len]   ipv6 [w0..w3]   cidr6 [w0..w3 network] in table[len]
+ *               ip-port v4 [addr, port | proto << 16]           ip-port v6 [w0..w3, port | proto << 16]
+ *               domain: the name, in a Map (domain matching comes later and is not on the packet hot path).
+ */
+import { maskV4, maskV6Word } from './indicator.js';
+import { K_CIDR4, K_CIDR6, K_PORT4, K_PORT6, K_V4, K_V6, KIND_COUNT } from './kinds.js';
+import { U32Table } from './u32-table.js';
+import { WideTable } from './wide-table.js';
+
+/** MASK4[len] = IPv4 netmask as a signed 32-bit value (for `&` in the hot path). */
+export const MASK4 = new Int32Array(33);
+/** MASK6[len * 4 + w] = mask of IPv6 word w for prefix length len. */
+export const MASK6 = new Uint32Array(129 * 4);
+for (let len = 0; len <= 32; len++) MASK4[len] = maskV4(len) | 0;
+for (let len = 0; len <= 128; len++) for (let w = 0; w < 4; w++) MASK6[len * 4 + w] = maskV6Word(len, w);
+
+export class LookupIndex {
+  readonly v4 = new U32Table();
+  readonly v6 = new WideTable(4);
+  readonly port4 = new WideTable(2);
+  readonly port6 = new WideTable(5);
+  /** cidr4[len] for len 0..31 (a /32 is an ipv4 entry). */
+  readonly cidr4: U32Table[] = [];
+  /** cidr6[len] for len 0..127 (a /128 is an ipv6 entry). */
+  readonly cidr6: WideTable[] = [];
+  readonly domains = new Map<string, number>();
+
+  /** Bit len set when cidr4[len] holds any key. Signed 32-bit. */
+  cidr4Mask = 0;
+  /** Bit len set when cidr4[len] holds an allow entry. */
+  cidr4AllowMask = 0;
+  /** Word w, bit b: prefix length 32w + b present. */
+  readonly cidr6Mask = new Int32Array(4);
+  readonly cidr6AllowMask = new Int32Array(4);
+  /** Allow entries per kind, and per prefix length for CIDRs (shadowed ones included). */
+  readonly allowCount = new Int32Array(KIND_COUNT);
+  private readonly cidr4Allow = new Int32Array(32);
+  private readonly cidr6Allow = new Int32Array(128);
+
+  /** Scratch key for the operations below: words, prefix length, or domain name. */
+  readonly key = new Uint32Array(5);
+  keyPrefix = 0;
+  keyDomain = '';
+
+  constructor() {
+    for (let len = 0; len < 32; len++) this.cidr4.push(new U32Table());
+    for (let len = 0; len < 128; len++) this.cidr6.push(new WideTable(4));
+  }
+
+  /** Packed value stored for the scratch key of `kind`, or 0. */
+  get(kind: number): number {
+    switch (kind) {
+      case K_V4: return this.v4.get(this.key[0]!);
+      case K_V6: return this.v6.get(this.key);
+      case K_CIDR4: return this.cidr4[this.keyPrefix]!.get(this.key[0]!);
+      case K_CIDR6: return this.cidr6[this.keyPrefix]!.get(this.key);
+      case K_PORT4: return this.port4.get(this.key);
+      case K_PORT6: return this.port6.get(this.key);
+      default: return this.domains.get(this.keyDomain) ?? 0;
+    }
+  }
+
+  /** Sets (inserts or overwrites) the scratch key of `kind`. */
+  set(kind: number, packed: number): void {
+    switch (kind) {
+      case K_V4: this.v4.set(this.key[0]!, packed); break;
+      case K_V6: this.v6.set(this.key, packed); break;
+      case K_CIDR4: {
+        const len = this.keyPrefix;
+        this.cidr4[len]!.set(this.key[0]!, packed);
+        this.cidr4Mask |= 1 << len;
+        break;
+      }
+      case K_CIDR6: {
+        const len = this.keyPrefix;
+        this.cidr6[len]!.set(this.key, packed);
+        this.cidr6Mask[len >>> 5]! |= 1 << (len & 31);
+        break;
+      }
+      case K_PORT4: this.port4.set(this.key, packed); break;
+      case K_PORT6: this.port6.set(this.key, packed); break;
+      default: this.domains.set(this.keyDomain, packed);
+    }
+  }
+
+  delete(kind: number): void {
+    switch (kind) {
+      case K_V4: this.v4.delete(this.key[0]!); break;
+      case K_V6: this.v6.delete(this.key); break;
+      case K_CIDR4: {
+        const len = this.keyPrefix;
+        const table = this.cidr4[len]!;
+        table.delete(this.key[0]!);
+        if (table.size === 0) this.cidr4Mask &= ~(1 << len);
+        break;
+      }
+      case K_CIDR6: {
+        const len = this.keyPrefix;
+        const table = this.cidr6[len]!;
+        table.delete(this.key);
+        if (table.size === 0) this.cidr6Mask[len >>> 5]! &= ~(1 << (len & 31));
+        break;
+      }
+      case K_PORT4: this.port4.delete(this.key); break;
+      case K_PORT6: this.port6.delete(this.key); break;
+      default: this.domains.delete(this.keyDomain);
+    }
+  }
+
+  /** Counts an allow entry in or out (delta +1 / -1) at the scratch key's kind and prefix length. */
+  countAllow(kind: number, delta: number): void {
+    this.allowCount[kind]! += delta;
+    if (kind === K_CIDR4) {
+      const len = this.keyPrefix;
+      const n = (this.cidr4Allow[len]! += delta);
+      if (n > 0) this.cidr4AllowMask |= 1 << len;
+      else this.cidr4AllowMask &= ~(1 << len);
+    } else if (kind === K_CIDR6) {
+      const len = this.keyPrefix;
+      const n = (this.cidr6Allow[len]! += delta);
+      if (n > 0) this.cidr6AllowMask[len >>> 5]! |= 1 << (len & 31);
+      else this.cidr6AllowMask[len >>> 5]! &= ~(1 << (len & 31));
+    }
+  }
+
+  /** Pre-sizes the table of `kind` (exact and port kinds) for `count` keys. */
+  reserve(kind: number, count: number): void {
+    if (kind === K_V4) this.v4.reserve(count);
+    else if (kind === K_V6) this.v6.reserve(count);
+    else if (kind === K_PORT4) this.port4.reserve(count);
+    else if (kind === K_PORT6) this.port6.reserve(count);
+  }
+
+  get byteLength(): number {
+    let n = this.v4.byteLength + this.v6.byteLength + this.port4.byteLength + this.port6.byteLength;
+    for (const t of this.cidr4) n += t.byteLength;
+    for (const t of this.cidr6) n += t.byteLength;
+    return n;
+  }
+}
