@@ -1,5 +1,5 @@
 import { IpProto } from '../decode/decoded-packet.js';
-import { formatIPv4, formatIPv6Words } from '../net/address.js';
+import { formatIPv4, formatIPv6 } from '../net/address.js';
 import { endReasonNames, SessionTable } from '../session/session-table.js';
 import { SessionStateName } from '../session/tcp-state.js';
 
@@ -20,32 +20,37 @@ export function protoName(proto: number): string {
 
 /** Text form of one endpoint of a session: side 0 = initiator, 1 = responder. */
 export function sessionAddress(table: SessionTable, session: number, side: number): string {
-  const a = session * 8 + side * 4;
-  return table.isIpv4(session) ? formatIPv4(table.addr[a + 3]!) : formatIPv6Words(table.addr, a);
+  if (table.isIpv4(session)) return formatIPv4(table.addressWord(session, side, 3));
+  return formatIPv6(
+    table.addressWord(session, side, 0),
+    table.addressWord(session, side, 1),
+    table.addressWord(session, side, 2),
+    table.addressWord(session, side, 3),
+  );
 }
 
 /** The session as one JSON line, written when it ends. Built only when someone asked for the session log. */
 export function sessionRecordJson(table: SessionTable, s: number, reason: number): string {
-  const ports = table.ports[s]!;
-  const d = 2 * s;
+  const toResponder = table.packets(s, 0);
+  const toInitiator = table.packets(s, 1);
   // The initiator's tags, or the responder's when only the responder was seen.
-  const vlan = table.packets[d]! > 0 ? table.dirVlan[d]! : table.dirVlan[d + 1]!;
+  const vlan = toResponder > 0 ? table.dirVlan(s, 0) : table.dirVlan(s, 1);
   return JSON.stringify({
-    proto: protoName(table.proto[s]!),
+    proto: protoName(table.proto(s)),
     src: sessionAddress(table, s, 0),
-    sport: ports >>> 16,
+    sport: table.port(s, 0),
     dst: sessionAddress(table, s, 1),
-    dport: ports & 0xffff,
+    dport: table.port(s, 1),
     vlan: vlan === 0 ? null : vlan >>> 12,
     innerVlan: (vlan & 0xfff) === 0 ? null : vlan & 0xfff,
-    firstTs: round6(table.firstTs[s]!),
-    lastTs: round6(table.lastTs[s]!),
-    packets: table.packets[d]! + table.packets[d + 1]!,
-    bytes: table.bytes[d]! + table.bytes[d + 1]!,
-    packetsToResponder: table.packets[d]!,
-    packetsToInitiator: table.packets[d + 1]!,
-    bytesToResponder: table.bytes[d]!,
-    bytesToInitiator: table.bytes[d + 1]!,
+    firstTs: round6(table.firstTs(s)),
+    lastTs: round6(table.lastTs(s)),
+    packets: toResponder + toInitiator,
+    bytes: table.bytes(s, 0) + table.bytes(s, 1),
+    packetsToResponder: toResponder,
+    packetsToInitiator: toInitiator,
+    bytesToResponder: table.bytes(s, 0),
+    bytesToInitiator: table.bytes(s, 1),
     state: SessionStateName[table.state(s)],
     end: endReasonNames[reason],
   });

@@ -1,43 +1,46 @@
 /**
- * Order-independent content digest of a set of entries: the sum, modulo 2^32 in each of four lanes, of a 128-bit
- * hash of every live entry. Adding an entry adds its hash, removing it subtracts it, so the digest follows every
- * change in O(1) and two sensors holding the same entries (whatever order they received them in) print the same
- * digest. Entry hashes are computed from content only (key words, prefix, port, action, expiry, and the content
- * hashes of id, source, reason and tags), never from internal ids or handles.
+ * Order-independent content digest of a set of entries: two 32-bit lanes, each the sum modulo 2^32 of an
+ * independent hash of every live entry (64 bits in all, printed as 16 hex digits). Adding an entry adds its hashes,
+ * removing it subtracts them, so the digest follows every change in O(1), and two sensors holding the same entries
+ * (whatever order they received them in) print the same digest. Entry hashes are computed from content only (key
+ * words, prefix, port, action, expiry, and the content hashes of id, source, reason and tags), never from internal
+ * ids or handles. It detects divergence; it is not a cryptographic commitment.
  */
-import { hashWord, mixWord } from './hash.js';
-
-const LANE_SEEDS = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344];
+import { hashWord } from './hash.js';
 
 export class ContentDigest {
-  private readonly lanes = new Uint32Array(4);
-  /** Words of the entry being hashed (filled by the caller through `word`). */
-  private readonly words = new Uint32Array(16);
+  private lane0 = 0;
+  private lane1 = 0;
+  private h0 = 0;
+  private h1 = 0;
   private count = 0;
 
   /** Starts hashing one entry. */
   begin(): void {
+    this.h0 = 0x243f6a88;
+    this.h1 = 0x85a308d3;
     this.count = 0;
   }
 
+  /** Feeds one 32-bit word of the entry into both lane hashes (two different multipliers: independent lanes). */
   word(value: number): void {
-    this.words[this.count++] = value >>> 0;
+    let a = this.h0 ^ value;
+    a = Math.imul(a, 0x9e3779b1);
+    this.h0 = a ^ (a >>> 15);
+    let b = this.h1 ^ value;
+    b = Math.imul(b, 0x85ebca77);
+    this.h1 = b ^ (b >>> 13);
+    this.count++;
   }
 
   /** Adds (sign 1) or subtracts (sign -1) the entry hashed since begin(). */
   commit(sign: 1 | -1): void {
-    for (let lane = 0; lane < 4; lane++) {
-      let h = LANE_SEEDS[lane]!;
-      for (let i = 0; i < this.count; i++) h = mixWord(h, this.words[i]!);
-      h = hashWord(h ^ this.count);
-      this.lanes[lane] = (this.lanes[lane]! + sign * h) >>> 0;
-    }
+    this.lane0 = (this.lane0 + sign * hashWord(this.h0 ^ this.count)) >>> 0;
+    this.lane1 = (this.lane1 + sign * hashWord(this.h1 + this.count)) >>> 0;
   }
 
-  /** 32 hex digits. */
+  /** 16 hex digits. */
   hex(): string {
-    let out = '';
-    for (let lane = 0; lane < 4; lane++) out += this.lanes[lane]!.toString(16).padStart(8, '0');
-    return out;
+    return this.lane0.toString(16).padStart(8, '0') + this.lane1.toString(16).padStart(8, '0');
   }
 }

@@ -97,21 +97,37 @@ function text(field: string, value: unknown, max: number): string {
 export function normaliseTags(value: unknown): readonly string[] {
   if (value === undefined || value === null || value === '') return EMPTY_TAGS;
   let list: unknown[];
-  if (typeof value === 'string') list = value.split(/[;|]/);
+  if (typeof value === 'string') list = splitTags(value);
   else if (Array.isArray(value)) list = value;
   else throw new IntelEntryError('tags', `expected a list of strings or a ';'-separated string, got ${typeof value}`);
-  const out = new Set<string>();
+  const out: string[] = [];
+  let ordered = true; // already sorted and unique: the common case, kept without a Set or a sort
   for (const item of list) {
     if (typeof item !== 'string') throw new IntelEntryError('tags', `expected strings, got ${typeof item}`);
     const tag = item.trim();
     if (tag === '') continue;
     if (tag.length > MAX_TAG_LENGTH) throw new IntelEntryError('tags', `a tag is ${tag.length} characters long (at most ${MAX_TAG_LENGTH})`);
     if (CONTROL.test(tag)) throw new IntelEntryError('tags', 'a tag contains control characters');
-    out.add(tag);
+    if (out.length > 0 && !(out[out.length - 1]! < tag)) ordered = false;
+    out.push(tag);
   }
-  if (out.size > MAX_TAGS) throw new IntelEntryError('tags', `${out.size} tags (at most ${MAX_TAGS})`);
-  if (out.size === 0) return EMPTY_TAGS;
-  return [...out].sort();
+  const tags = ordered ? out : [...new Set(out)].sort();
+  if (tags.length > MAX_TAGS) throw new IntelEntryError('tags', `${tags.length} tags (at most ${MAX_TAGS})`);
+  return tags.length === 0 ? EMPTY_TAGS : tags;
+}
+
+function splitTags(text: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 59 /* ; */ || c === 124 /* | */) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(start === 0 ? text : text.slice(start));
+  return parts;
 }
 
 const EMPTY_TAGS: readonly string[] = Object.freeze([]);

@@ -66,10 +66,8 @@ export interface ParseIndicatorOptions {
 export const MAX_INDICATOR_LENGTH = 300;
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
-const ASCII_PRINTABLE = /^[\x21-\x7e]*$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const ALL_DIGITS = /^[0-9]+$/;
-const DOTTED_NUMERIC = /^[0-9.]+$/;
 
 /** Parses one indicator; throws IndicatorError saying what is wrong and what is accepted. */
 export function parseIndicator(input: string, options: ParseIndicatorOptions = {}): ParsedIndicator {
@@ -79,32 +77,39 @@ export function parseIndicator(input: string, options: ParseIndicatorOptions = {
   }
   const text = input.trim();
   if (text.length === 0) throw new IndicatorError(input, 'empty');
-  if (!ASCII_PRINTABLE.test(text)) {
-    // eslint-disable-next-line no-control-regex
-    if (/[^\x00-\x7f]/.test(text)) {
-      throw new IndicatorError(
-        input,
-        'contains non-ASCII characters',
-        'write internationalised domain names in their ASCII xn-- (punycode) form',
-      );
+  // One pass over the characters decides the form (this runs for every line of million-line feeds).
+  let colons = 0;
+  let slash = -1;
+  let dottedNumeric = true;
+  let bad = 0; // 1 = whitespace or control character inside, 2 = non-ASCII
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) bad |= 1;
+    else if (c > 0x7e) bad |= 2;
+    if (c === 58 /* : */) colons++;
+    else if (c === 47 /* / */) slash = i;
+    if (c !== 46 && (c < 48 || c > 57)) dottedNumeric = false;
+  }
+  if (bad !== 0) {
+    if ((bad & 2) !== 0) {
+      throw new IndicatorError(input, 'contains non-ASCII characters', 'write internationalised domain names in their ASCII xn-- (punycode) form');
     }
     throw new IndicatorError(input, 'contains whitespace or control characters inside the indicator');
   }
-  if (text.includes('://')) {
+  // A strictly parsed dotted quad is already canonical: no formatting needed.
+  if (dottedNumeric) return makeV4('ipv4', requireIPv4(input, text), 32, 0, 'any', text);
+  if (colons > 0 && slash >= 0 && text.includes('://')) {
     throw new IndicatorError(input, 'looks like a URL; give the host (domain or address) alone');
   }
   if (text.charCodeAt(0) === 91 /* [ */) return parseBracketed(input, text);
-  const slash = text.lastIndexOf('/');
   if (slash >= 0) {
     const suffix = text.slice(slash + 1);
     const lower = suffix.toLowerCase();
     if (lower === 'tcp' || lower === 'udp') return parsePortForm(input, text.slice(0, slash), lower);
     return parseCidr(input, text.slice(0, slash), suffix, options);
   }
-  const colons = countChar(text, 58 /* : */);
   if (colons >= 2) return ipv6Indicator(input, text);
   if (colons === 1) return parsePortForm(input, text, 'any');
-  if (DOTTED_NUMERIC.test(text)) return ipv4Indicator(input, text);
   return parseDomain(input, text);
 }
 
@@ -122,11 +127,6 @@ function countChar(text: string, code: number): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === code) n++;
   return n;
-}
-
-function ipv4Indicator(input: string, text: string): ParsedIndicator {
-  const v4 = requireIPv4(input, text);
-  return makeV4('ipv4', v4, 32, 0, 'any', formatIPv4(v4));
 }
 
 function ipv6Indicator(input: string, text: string): ParsedIndicator {

@@ -73,6 +73,8 @@ export interface IntelCounts {
 }
 
 const IP_PROTO_TCP = 6;
+/** Beyond any 32-bit expiry. */
+const NO_EXPIRY = 0x100000000;
 const IP_PROTO_UDP = 17;
 const INDICATOR_LIKE = /^[0-9A-Za-z.:[\]/-]{2,300}$/;
 
@@ -88,6 +90,11 @@ export class IntelSet {
   private readonly countByKindAction = new Int32Array(KIND_COUNT * 4);
   private readonly contentDigest = new ContentDigest();
   private changeVersion = 0;
+  /**
+   * No entry expires before this time (epoch seconds; the earliest expiry-heap top, removed entries included, so
+   * it is only ever early). Lookups at an earlier time skip the per-entry expiry read: one memory access per hit.
+   */
+  private safeUntil = NO_EXPIRY;
   private readonly clock: () => number;
   private readonly hostBits: 'reject' | 'mask';
   // Hot-path aliases of the lookup tables (never replaced) and scratch keys.
@@ -190,16 +197,22 @@ export class IntelSet {
         removed++;
       }
     }
+    this.safeUntil = this.earliestExpiry();
     return removed;
   }
 
   /** Earliest expiry among entries (epoch seconds), or 0 when nothing expires: when to call expire() next. */
   nextExpiry(): number {
-    let next = 0;
+    const next = this.earliestExpiry();
+    return next === NO_EXPIRY ? 0 : next;
+  }
+
+  /** Smallest expiry over the heap tops (a removed entry still parked there only makes it early), or NO_EXPIRY. */
+  private earliestExpiry(): number {
+    let next = NO_EXPIRY;
     for (const store of this.stores) {
-      // The heap top may be a removed entry still parked there; that only makes the answer early, never late.
       const top = store.heapPeek();
-      if (top >= 0 && (next === 0 || store.expiry[top]! < next)) next = store.expiry[top]!;
+      if (top >= 0 && store.expiry[top]! < next) next = store.expiry[top]!;
     }
     return next;
   }
@@ -352,7 +365,7 @@ export class IntelSet {
   private live(kind: number, v: number, nowSeconds: number): number {
     if ((v & PACK_EXPIRING) === 0) return v;
     const now = nowSeconds >= 0 ? nowSeconds : this.clock();
-    if (this.stores[kind]!.expiry[v >>> 3]! > now) return v;
+    if (now < this.safeUntil || this.stores[kind]!.expiry[v >>> 3]! > now) return v;
     return this.liveShadow(kind, v >>> 3, now);
   }
 
@@ -509,7 +522,7 @@ export class IntelSet {
   }
 
   /**
-   * Order-independent content digest of all live entries (32 hex digits): sensors holding the same entries print
+   * Order-independent content digest of all live entries (16 hex digits): sensors holding the same entries print
    * the same digest, whatever order the changes reached them in. Expired-but-not-yet-removed entries count.
    */
   digest(): string {
@@ -557,7 +570,10 @@ export class IntelSet {
     store.setProfile(index, profile);
     store.expiry[index] = entry.expiresAt;
     store.flags[index] = entry.actionCode | (entry.explicitId !== null ? FLAG_EXPLICIT_ID : 0);
-    if (entry.expiresAt !== 0) store.heapPush(index);
+    if (entry.expiresAt !== 0) {
+      store.heapPush(index);
+      if (entry.expiresAt < this.safeUntil) this.safeUntil = entry.expiresAt;
+    }
     const handle = makeHandle(kind, index);
     if (entry.explicitId !== null) {
       const id = detachString(entry.explicitId);
@@ -589,7 +605,10 @@ export class IntelSet {
     this.countByKindAction[kind * 4 + (flags & FLAG_ACTION_MASK)]!--;
     this.profiles.release(profile);
     store.release(index);
-    if (store.heapNeedsCompaction()) store.compactHeap();
+    if (store.heapNeedsCompaction()) {
+      store.compactHeap();
+      this.safeUntil = this.earliestExpiry();
+    }
   }
 
   /** Puts entry `index` (whose key is in the scratch key) into the lookup index: as primary or as a shadow. */
@@ -674,14 +693,17 @@ export class IntelSet {
     this.keyFromIndicator(kind, indicator);
     const v = this.index.get(kind);
     if (v === 0) return -1;
-    const store = this.stores[kind]!;
-    const matches = (index: number): boolean =>
-      (store.flags[index]! & FLAG_EXPLICIT_ID) === 0 && this.profiles.sourceId(store.profile[index]!) === sourceId;
     const primary = v >>> 3;
-    if (matches(primary)) return makeHandle(kind, primary);
+    if (this.isDerivedFrom(kind, primary, sourceId)) return makeHandle(kind, primary);
     const list = this.shadows.get(makeHandle(kind, primary));
-    if (list) for (const handle of list) if (matches(handle & INDEX_MASK)) return handle;
+    if (list) for (const handle of list) if (this.isDerivedFrom(kind, handle & INDEX_MASK, sourceId)) return handle;
     return -1;
+  }
+
+  /** Whether entry `index` has a default id and comes from source `sourceId`. */
+  private isDerivedFrom(kind: number, index: number, sourceId: number): boolean {
+    const store = this.stores[kind]!;
+    return (store.flags[index]! & FLAG_EXPLICIT_ID) === 0 && this.profiles.sourceId(store.profile[index]!) === sourceId;
   }
 
   private keyFromIndicator(kind: number, indicator: ParsedIndicator): void {

@@ -6,6 +6,7 @@
  * lines typically has a handful of profiles, so metadata costs 2 bytes per entry plus a few strings in total.
  */
 import { hashString } from './hash.js';
+import { WideTable } from './wide-table.js';
 
 /**
  * Returns a copy of `text` that shares no memory with a bigger string. Lines cut out of a 64 KiB read chunk are
@@ -76,41 +77,32 @@ export class ProfileTable {
   /** Tag sets are interned by their sorted, NUL-joined text. */
   readonly tagSets = new StringInterner();
   private readonly tagLists: (readonly string[] | undefined)[] = [];
-  private readonly ids = new Map<string, number>();
+  /** (source id, reason id, tag set id) -> profile id + 1: no string is built to find a profile. */
+  private readonly byTriple = new WideTable(3);
+  private readonly tripleKey = new Uint32Array(3);
   /** Per profile: source id, reason id, tag set id. */
-  private triples: number[] = [];
+  private readonly triples: number[] = [];
   private readonly refs: number[] = [];
-  private readonly keys: (string | undefined)[] = [];
   private readonly free: number[] = [];
-  // One-entry cache: bulk loads repeat the same (source, reason, tags) line after line.
+  private live = 0;
+  // One-entry cache: bulk loads often repeat the same (source, reason, tags) line after line.
   private lastSource = '';
   private lastReason = '';
-  private lastTags: readonly string[] | null = null;
+  private lastTags: readonly string[] = [];
   private lastId = -1;
 
   /** Profile id for the triple, adding it if new; takes one reference. */
   acquire(source: string, reason: string, tags: readonly string[]): number {
-    let id: number;
-    if (this.lastId >= 0 && source === this.lastSource && reason === this.lastReason && tags === this.lastTags && this.refs[this.lastId]! > 0) {
-      id = this.lastId;
-    } else {
-      const tagKey = tags.join('\u0000');
-      const key = `${source}\u0000\u0001${reason}\u0000\u0001${tagKey}`;
-      const existing = this.ids.get(key);
-      if (existing !== undefined) {
-        id = existing;
-      } else {
-        id = this.free.length > 0 ? this.free.pop()! : this.refs.length;
-        const tagSet = this.tagSets.acquire(tagKey);
-        if (this.tagLists[tagSet] === undefined) this.tagLists[tagSet] = Object.freeze(tags.map(detachString));
-        this.triples[3 * id] = this.sources.acquire(source);
-        this.triples[3 * id + 1] = this.reasons.acquire(reason);
-        this.triples[3 * id + 2] = tagSet;
-        this.refs[id] = 0;
-        const stored = detachString(key);
-        this.keys[id] = stored;
-        this.ids.set(stored, id);
-      }
+    let id = this.lastId;
+    if (id < 0 || source !== this.lastSource || reason !== this.lastReason || !sameTags(tags, this.lastTags)) {
+      const tagKey = tags.length === 0 ? '' : tags.length === 1 ? tags[0]! : tags.join('\u0000');
+      const key = this.tripleKey;
+      key[0] = this.sources.find(source);
+      key[1] = this.reasons.find(reason);
+      key[2] = this.tagSets.find(tagKey);
+      // find() gives -1 (0xffffffff once stored) for an unknown string, which no triple contains.
+      id = this.byTriple.get(key) - 1;
+      if (id < 0) id = this.create(source, reason, tags, tagKey);
       this.lastSource = source;
       this.lastReason = reason;
       this.lastTags = tags;
@@ -122,13 +114,16 @@ export class ProfileTable {
 
   release(id: number): void {
     if (--this.refs[id]! > 0) return;
-    this.sources.release(this.triples[3 * id]!);
-    this.reasons.release(this.triples[3 * id + 1]!);
-    const tagSet = this.triples[3 * id + 2]!;
-    if (this.tagSets.release(tagSet)) this.tagLists[tagSet] = undefined;
-    this.ids.delete(this.keys[id]!);
-    this.keys[id] = undefined;
+    const key = this.tripleKey;
+    key[0] = this.triples[3 * id]!;
+    key[1] = this.triples[3 * id + 1]!;
+    key[2] = this.triples[3 * id + 2]!;
+    this.byTriple.delete(key);
+    this.sources.release(key[0]);
+    this.reasons.release(key[1]);
+    if (this.tagSets.release(key[2])) this.tagLists[key[2]] = undefined;
     this.free.push(id);
+    this.live--;
     if (this.lastId === id) this.lastId = -1;
   }
 
@@ -156,6 +151,32 @@ export class ProfileTable {
 
   /** Number of live profiles. */
   get size(): number {
-    return this.ids.size;
+    return this.live;
   }
+
+  private create(source: string, reason: string, tags: readonly string[], tagKey: string): number {
+    const id = this.free.length > 0 ? this.free.pop()! : this.refs.length;
+    const s = this.sources.acquire(source);
+    const r = this.reasons.acquire(reason);
+    const t = this.tagSets.acquire(tagKey);
+    if (this.tagLists[t] === undefined) this.tagLists[t] = Object.freeze(tags.map(detachString));
+    this.triples[3 * id] = s;
+    this.triples[3 * id + 1] = r;
+    this.triples[3 * id + 2] = t;
+    this.refs[id] = 0;
+    const key = this.tripleKey;
+    key[0] = s;
+    key[1] = r;
+    key[2] = t;
+    this.byTriple.set(key, id + 1);
+    this.live++;
+    return id;
+  }
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

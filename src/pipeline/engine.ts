@@ -24,7 +24,7 @@ export class Engine {
     this.table = new SessionTable({
       ...options,
       onEnd: (table, s, reason) => {
-        const proto = table.proto[s]!;
+        const proto = table.proto(s);
         const group = proto === IpProto.TCP ? 0 : proto === IpProto.UDP ? 1 : 2;
         this.endedStates[group * SessionStateName.length + table.state(s)]! += 1;
         if (userOnEnd) userOnEnd(table, s, reason);

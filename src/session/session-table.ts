@@ -1,5 +1,9 @@
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet.js';
 import { ConfigError } from '../util/errors.js';
+import {
+  D_BYTES, D_ISN, D_LAST_ACK, D_NXT, D_PACKETS, D_STATE, D_VLAN, D_WINDOW, DIR_WORDS, ROW_WORDS,
+  W_ADDR, W_DIR, W_FIRST_TS, W_HASH, W_INFO, W_LAST_TS, W_META, W_NEXT, W_PORTS, W_PREV, W_QUEUED_TS,
+} from './session-layout.js';
 import { SessionState, seqAfter, tcpSessionState, TcpDirState } from './tcp-state.js';
 import { DEFAULT_TIMEOUTS, SessionTimeouts, TIMEOUT_CLASS_COUNT, TimeoutClass, TimeoutClassName } from './timeouts.js';
 
@@ -19,16 +23,17 @@ export interface SessionTableOptions {
    * (routed uplinks, router-on-a-stick); the tags each direction carried are still recorded.
    */
   vlanTracking?: boolean;
-  /** Called when a session ends, before its slot is reused: read it through the accessors. */
+  /** Called when a session ends, before its row is reused: read it through the accessors. */
   onEnd?: (table: SessionTable, session: number, reason: number) => void;
 }
 
 const FLAG_IPV4 = 1;
-/** Per direction: flags in dirFlags. */
-const DIR_SEEN = 1;
-const DIR_HAS_ISN = 2;
-const DIR_HAS_ACK = 4;
+/** Per-direction flags (bits 8-15 of the direction's state word). */
+const DIR_SEEN = 1 << 8;
+const DIR_HAS_ISN = 2 << 8;
+const DIR_HAS_ACK = 4 << 8;
 const NONE = -1;
+const NOT_QUEUED = 255;
 /** How often (in capture seconds) expiry walks the list heads. */
 const EXPIRY_INTERVAL = 1;
 
@@ -48,11 +53,16 @@ const EVICTION_FIRST: readonly number[] = [
 const EVICTION_LAST: readonly number[] = [TimeoutClass.udpTwoWay, TimeoutClass.otherTwoWay, TimeoutClass.tcpEstablished];
 
 /**
- * The L4 session table: bidirectional 5-tuple (+ VLAN tags) → session, in an open-addressed hash table
- * (linear probing, backward-shift deletion) over struct-of-arrays storage. Nothing is allocated per packet.
+ * The L4 session table: bidirectional 5-tuple (+ VLAN tags) → session.
  *
- * Direction 0 is the initiator (src), direction 1 the responder (dst). Per-direction arrays are indexed by
- * 2·session + direction.
+ * - Rows: one fixed-size row per session in a single typed array (see session-layout.ts).
+ * - Index: open addressing with linear probing over (hash, session + 1) pairs, load factor at most 0.5, and
+ *   backward-shift deletion, so there are no tombstones and a probe rarely leaves its first cache line.
+ * - Timeouts: one list per timeout class, in the order sessions were queued. A packet does not move its
+ *   session in the list (that would touch three other rows per packet); expiry re-queues a head that has
+ *   seen traffic since it was queued, so every session is moved at most once per timeout period.
+ *
+ * Direction 0 is from the initiator (src), direction 1 from the responder (dst). Nothing is allocated per packet.
  */
 export class SessionTable {
   readonly capacity: number;
@@ -61,44 +71,12 @@ export class SessionTable {
   private readonly timeoutByClass: Float64Array;
   private readonly onEnd: SessionTableOptions['onEnd'];
 
-  // Hash index: slot → session + 1 (0 = empty).
   private readonly slots: Int32Array;
   private readonly slotMask: number;
+  /** Rows as 32-bit words, and the same memory as 64-bit floats. */
+  private readonly rows: Uint32Array;
+  private readonly rowsF64: Float64Array;
 
-  // Per-session columns.
-  /** Initiator address words 0..3, then responder words 0..3. */
-  readonly addr: Uint32Array;
-  /** Initiator port << 16 | responder port. */
-  readonly ports: Uint32Array;
-  readonly proto: Uint8Array;
-  /** Key VLAN: outer VLAN id << 12 | inner VLAN id (0 when VLAN tracking is off). */
-  readonly vlan: Uint32Array;
-  readonly hash: Uint32Array;
-  readonly sessionFlags: Uint8Array;
-  readonly firstTs: Float64Array;
-  readonly lastTs: Float64Array;
-  readonly timeoutClass: Uint8Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
-
-  // Per-direction columns.
-  readonly tcpState: Uint8Array;
-  readonly dirFlags: Uint8Array;
-  readonly ttl: Uint8Array;
-  readonly windowScale: Int8Array;
-  /** Tags of the last frame seen from this direction (outer << 12 | inner): a reset towards the other side copies them. */
-  readonly dirVlan: Uint32Array;
-  readonly window: Uint16Array;
-  /** Initial sequence number (from the SYN or SYN-ACK). */
-  readonly isn: Uint32Array;
-  /** Highest sequence number sent + 1 (SYN and FIN count one each). */
-  readonly nxt: Uint32Array;
-  /** Highest acknowledgement number sent. */
-  readonly lastAck: Uint32Array;
-  readonly packets: Float64Array;
-  readonly bytes: Float64Array;
-
-  // LRU lists, one per timeout class: head is the least recently active.
   private readonly listHead: Int32Array;
   private readonly listTail: Int32Array;
   private readonly listSize: Int32Array;
@@ -121,8 +99,8 @@ export class SessionTable {
 
   constructor(options: SessionTableOptions = {}) {
     const capacity = options.capacity ?? 1_000_000;
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 100_000_000) {
-      throw new ConfigError(`session capacity ${capacity} is out of range`, 'use a whole number from 1 to 100,000,000');
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 50_000_000) {
+      throw new ConfigError(`session capacity ${capacity} is out of range`, 'use a whole number from 1 to 50,000,000');
     }
     this.capacity = capacity;
     this.timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
@@ -131,35 +109,12 @@ export class SessionTable {
     this.onEnd = options.onEnd;
     this.vlanTracking = options.vlanTracking ?? true;
 
-    let slotCount = 16;
-    while (slotCount < capacity * 2) slotCount *= 2; // load factor at most 0.5 keeps probe chains short
-    this.slots = new Int32Array(slotCount);
+    const slotCount = SessionTable.slotCount(capacity);
+    this.slots = new Int32Array(slotCount * 2);
     this.slotMask = slotCount - 1;
-
-    this.addr = new Uint32Array(capacity * 8);
-    this.ports = new Uint32Array(capacity);
-    this.proto = new Uint8Array(capacity);
-    this.vlan = new Uint32Array(capacity);
-    this.hash = new Uint32Array(capacity);
-    this.sessionFlags = new Uint8Array(capacity);
-    this.firstTs = new Float64Array(capacity);
-    this.lastTs = new Float64Array(capacity);
-    this.timeoutClass = new Uint8Array(capacity);
-    this.prev = new Int32Array(capacity);
-    this.next = new Int32Array(capacity);
-
-    const dirs = capacity * 2;
-    this.tcpState = new Uint8Array(dirs);
-    this.dirFlags = new Uint8Array(dirs);
-    this.ttl = new Uint8Array(dirs);
-    this.windowScale = new Int8Array(dirs);
-    this.dirVlan = new Uint32Array(dirs);
-    this.window = new Uint16Array(dirs);
-    this.isn = new Uint32Array(dirs);
-    this.nxt = new Uint32Array(dirs);
-    this.lastAck = new Uint32Array(dirs);
-    this.packets = new Float64Array(dirs);
-    this.bytes = new Float64Array(dirs);
+    const buffer = new ArrayBuffer(capacity * ROW_WORDS * 4);
+    this.rows = new Uint32Array(buffer);
+    this.rowsF64 = new Float64Array(buffer);
 
     this.listHead = new Int32Array(TIMEOUT_CLASS_COUNT).fill(NONE);
     this.listTail = new Int32Array(TIMEOUT_CLASS_COUNT).fill(NONE);
@@ -171,13 +126,15 @@ export class SessionTable {
     this.freeCount = capacity;
   }
 
-  /** Bytes of table memory per session slot (all columns, hash index included). */
-  static bytesPerSession(capacity = 1_000_000): number {
+  private static slotCount(capacity: number): number {
     let slotCount = 16;
     while (slotCount < capacity * 2) slotCount *= 2;
-    const perSession = 8 * 4 + 4 + 1 + 4 + 4 + 1 + 8 + 8 + 1 + 4 + 4 + 4; // columns + free list
-    const perDirection = 1 + 1 + 1 + 1 + 4 + 2 + 4 + 4 + 4 + 8 + 8;
-    return perSession + 2 * perDirection + (slotCount * 4) / capacity;
+    return slotCount;
+  }
+
+  /** Bytes of table memory per session (row, its share of the hash index, free list). */
+  static bytesPerSession(capacity = 1_000_000): number {
+    return ROW_WORDS * 4 + (SessionTable.slotCount(capacity) * 8) / capacity + 4;
   }
 
   /**
@@ -188,37 +145,39 @@ export class SessionTable {
     if (ts >= this.nextExpiryCheck) this.expire(ts);
     const proto = pkt.l4Protocol;
     const frameVlan = (pkt.vlan0 << 12) | pkt.vlan1;
-    const vlan = this.vlanTracking ? frameVlan : 0;
-    const sport = pkt.srcPort;
-    const dport = pkt.dstPort;
-    const h = flowHash(pkt, proto, vlan);
+    const meta = ((proto << 24) | (this.vlanTracking ? frameVlan : 0)) >>> 0;
+    const forwardPorts = ((pkt.srcPort << 16) | pkt.dstPort) >>> 0;
+    const reversePorts = ((pkt.dstPort << 16) | pkt.srcPort) >>> 0;
+    const h = flowHash(pkt, meta);
 
+    const rows = this.rows;
+    const slots = this.slots;
     let session = NONE;
     let dir = 0;
-    const slots = this.slots;
-    const addr = this.addr;
-    for (let slot = h & this.slotMask; ; slot = (slot + 1) & this.slotMask) {
-      const entry = slots[slot]!;
+    let slot = h & this.slotMask;
+    for (; ; slot = (slot + 1) & this.slotMask) {
+      const entry = slots[2 * slot + 1]!;
       if (entry === 0) break;
+      if (slots[2 * slot] !== h) continue;
       const s = entry - 1;
-      if (this.hash[s] !== h || this.proto[s] !== proto || this.vlan[s] !== vlan) continue;
-      const a = s * 8;
-      const ports = this.ports[s]!;
+      const r = s * ROW_WORDS;
+      if (rows[r + W_META] !== meta) continue;
+      const ports = rows[r + W_PORTS];
       if (
-        ports === (((sport << 16) | dport) >>> 0) &&
-        addr[a + 3] === pkt.src3 && addr[a + 7] === pkt.dst3 &&
-        addr[a] === pkt.src0 && addr[a + 1] === pkt.src1 && addr[a + 2] === pkt.src2 &&
-        addr[a + 4] === pkt.dst0 && addr[a + 5] === pkt.dst1 && addr[a + 6] === pkt.dst2
+        ports === forwardPorts &&
+        rows[r + 3] === pkt.src3 && rows[r + 7] === pkt.dst3 &&
+        rows[r] === pkt.src0 && rows[r + 1] === pkt.src1 && rows[r + 2] === pkt.src2 &&
+        rows[r + 4] === pkt.dst0 && rows[r + 5] === pkt.dst1 && rows[r + 6] === pkt.dst2
       ) {
         session = s;
         dir = 0;
         break;
       }
       if (
-        ports === (((dport << 16) | sport) >>> 0) &&
-        addr[a + 3] === pkt.dst3 && addr[a + 7] === pkt.src3 &&
-        addr[a] === pkt.dst0 && addr[a + 1] === pkt.dst1 && addr[a + 2] === pkt.dst2 &&
-        addr[a + 4] === pkt.src0 && addr[a + 5] === pkt.src1 && addr[a + 6] === pkt.src2
+        ports === reversePorts &&
+        rows[r + 3] === pkt.dst3 && rows[r + 7] === pkt.src3 &&
+        rows[r] === pkt.dst0 && rows[r + 1] === pkt.dst1 && rows[r + 2] === pkt.dst2 &&
+        rows[r + 4] === pkt.src0 && rows[r + 5] === pkt.src1 && rows[r + 6] === pkt.src2
       ) {
         session = s;
         dir = 1;
@@ -235,21 +194,32 @@ export class SessionTable {
     if (session === NONE) {
       // A SYN-ACK seen first means we missed the SYN: its destination started the connection.
       const swap = proto === IpProto.TCP && (pkt.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
-      session = this.create(pkt, proto, vlan, h, ts, swap);
+      // Insert where the lookup stopped when that slot is (still) empty: a port-reuse end only shifts entries
+      // at and after it. An eviction may empty a slot anywhere on the path, so then create() probes again.
+      session = this.create(pkt, meta, h, ts, swap, this.freeCount > 0 && this.isEmptySlot(slot) ? slot : -1);
       dir = swap ? 1 : 0;
       this.lastCreated = true;
     }
     this.lastDirection = dir;
 
-    const d = 2 * session + dir;
-    this.packets[d]! += 1;
-    this.bytes[d]! += frameBytes;
-    this.dirFlags[d]! |= DIR_SEEN;
-    this.ttl[d] = pkt.ttl;
-    this.dirVlan[d] = frameVlan;
-    this.lastTs[session] = ts;
-    if (proto === IpProto.TCP) this.trackTcp(d, pkt);
-    this.reclassify(session);
+    const r = session * ROW_WORDS;
+    const d = r + W_DIR + dir * DIR_WORDS;
+    const f = d >> 1;
+    this.rowsF64[f + (D_PACKETS >> 1)]! += 1;
+    this.rowsF64[f + (D_BYTES >> 1)]! += frameBytes;
+    const before = rows[d + D_STATE]!;
+    rows[d + D_STATE] = ((before & 0xff00ffff) | DIR_SEEN | (pkt.ttl << 16)) >>> 0;
+    rows[d + D_VLAN] = frameVlan;
+    this.rowsF64[(r + W_LAST_TS) >> 1] = ts;
+    if (proto === IpProto.TCP) this.trackTcp(d, pkt, (before & DIR_SEEN) === 0);
+    // Only a change of class moves the session between lists; LRU order within a list is settled lazily.
+    if ((before & DIR_SEEN) === 0 || proto === IpProto.TCP) {
+      const cls = this.classOf(session);
+      if (cls !== ((rows[r + W_INFO]! >>> 8) & 0xff)) {
+        this.unlink(session);
+        this.append(cls, session, ts);
+      }
+    }
     return session;
   }
 
@@ -259,101 +229,95 @@ export class SessionTable {
    */
   private isNewConnection(session: number, dir: number, pkt: DecodedPacket): boolean {
     if ((pkt.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) !== TcpFlag.SYN) return false;
-    const d = 2 * session + dir;
-    return (this.dirFlags[d]! & DIR_HAS_ISN) !== 0 && this.isn[d] !== pkt.seq;
+    const d = session * ROW_WORDS + W_DIR + dir * DIR_WORDS;
+    return (this.rows[d + D_STATE]! & DIR_HAS_ISN) !== 0 && this.rows[d + D_ISN] !== pkt.seq;
   }
 
-  private trackTcp(d: number, pkt: DecodedPacket): void {
+  private trackTcp(d: number, pkt: DecodedPacket, firstInDirection: boolean): void {
+    const rows = this.rows;
     const flags = pkt.tcpFlags;
     const seq = pkt.seq;
     let end = (seq + pkt.payloadLength) >>> 0;
-    const state = this.tcpState[d]!;
+    let word = rows[d + D_STATE]!;
+    const state = word & 0xff;
+    let next = state;
     if (flags & TcpFlag.SYN) {
       end = (end + 1) >>> 0;
-      if (!(this.dirFlags[d]! & DIR_HAS_ISN)) {
-        this.isn[d] = seq;
-        this.dirFlags[d]! |= DIR_HAS_ISN;
-        this.windowScale[d] = pkt.windowScale;
+      if (!(word & DIR_HAS_ISN)) {
+        rows[d + D_ISN] = seq;
+        word = ((word & 0x00ffffff) | DIR_HAS_ISN | ((pkt.windowScale + 1) << 24)) >>> 0;
       }
-      if (state < TcpDirState.established) this.tcpState[d] = flags & TcpFlag.ACK ? TcpDirState.synAck : TcpDirState.syn;
+      if (state < TcpDirState.established) next = flags & TcpFlag.ACK ? TcpDirState.synAck : TcpDirState.syn;
     } else if (flags & TcpFlag.RST) {
-      this.tcpState[d] = TcpDirState.rst;
+      next = TcpDirState.rst;
     } else if (state !== TcpDirState.rst) {
       if (flags & TcpFlag.FIN) {
-        this.tcpState[d] = TcpDirState.fin;
+        next = TcpDirState.fin;
         end = (end + 1) >>> 0;
       } else if (state < TcpDirState.established && flags & TcpFlag.ACK) {
-        this.tcpState[d] = TcpDirState.established;
+        next = TcpDirState.established;
       }
     }
-    if (this.packets[d] === 1 || seqAfter(end, this.nxt[d]!)) this.nxt[d] = end;
+    if (firstInDirection || seqAfter(end, rows[d + D_NXT]!)) rows[d + D_NXT] = end;
     if (flags & TcpFlag.ACK) {
-      if (!(this.dirFlags[d]! & DIR_HAS_ACK) || seqAfter(pkt.ack, this.lastAck[d]!)) this.lastAck[d] = pkt.ack;
-      this.dirFlags[d]! |= DIR_HAS_ACK;
+      if (!(word & DIR_HAS_ACK) || seqAfter(pkt.ack, rows[d + D_LAST_ACK]!)) rows[d + D_LAST_ACK] = pkt.ack;
+      word |= DIR_HAS_ACK;
     }
-    if (!(flags & TcpFlag.RST)) this.window[d] = pkt.window;
+    if (!(flags & TcpFlag.RST)) rows[d + D_WINDOW] = pkt.window;
+    rows[d + D_STATE] = ((word & 0xffffff00) | next) >>> 0;
   }
 
-  /** Moves the session to the list of its current timeout class, at the most-recent end. */
-  private reclassify(session: number): void {
-    const proto = this.proto[session]!;
-    const twoWay = (this.dirFlags[2 * session + 1]! & DIR_SEEN) !== 0 && (this.dirFlags[2 * session]! & DIR_SEEN) !== 0;
-    let cls: number;
+  private classOf(session: number): number {
+    const r = session * ROW_WORDS;
+    const proto = this.rows[r + W_META]! >>> 24;
+    const s0 = this.rows[r + W_DIR + D_STATE]!;
+    const s1 = this.rows[r + W_DIR + DIR_WORDS + D_STATE]!;
+    const twoWay = (s0 & s1 & DIR_SEEN) !== 0;
     if (proto === IpProto.TCP) {
-      const state = tcpSessionState(this.tcpState[2 * session]!, this.tcpState[2 * session + 1]!);
-      if (state === SessionState.reset || state === SessionState.closed) cls = TimeoutClass.tcpClosed;
-      else if (state === SessionState.closing) cls = TimeoutClass.tcpClosing;
-      else if (state === SessionState.established || (state === SessionState.midstream && twoWay)) cls = TimeoutClass.tcpEstablished;
-      else cls = TimeoutClass.tcpHalfOpen;
-    } else if (proto === IpProto.UDP) {
-      cls = twoWay ? TimeoutClass.udpTwoWay : TimeoutClass.udpOneWay;
-    } else {
-      cls = twoWay ? TimeoutClass.otherTwoWay : TimeoutClass.otherOneWay;
+      const state = tcpSessionState(s0 & 0xff, s1 & 0xff);
+      if (state === SessionState.reset || state === SessionState.closed) return TimeoutClass.tcpClosed;
+      if (state === SessionState.closing) return TimeoutClass.tcpClosing;
+      if (state === SessionState.established || (state === SessionState.midstream && twoWay)) return TimeoutClass.tcpEstablished;
+      return TimeoutClass.tcpHalfOpen;
     }
-    this.unlink(session);
-    this.append(cls, session);
+    if (proto === IpProto.UDP) return twoWay ? TimeoutClass.udpTwoWay : TimeoutClass.udpOneWay;
+    return twoWay ? TimeoutClass.otherTwoWay : TimeoutClass.otherOneWay;
   }
 
-  private create(pkt: DecodedPacket, proto: number, vlan: number, h: number, ts: number, swap: boolean): number {
+  private isEmptySlot(slot: number): boolean {
+    return this.slots[2 * slot + 1] === 0;
+  }
+
+  private create(pkt: DecodedPacket, meta: number, h: number, ts: number, swap: boolean, emptySlot: number): number {
     if (this.freeCount === 0) this.evictOne();
     const s = this.freeList[--this.freeCount]!;
-    const a = s * 8;
+    const rows = this.rows;
+    const r = s * ROW_WORDS;
+    for (let i = r; i < r + ROW_WORDS; i++) rows[i] = 0; // a loop beats fill() on 42 words
     if (swap) {
-      this.addr[a] = pkt.dst0; this.addr[a + 1] = pkt.dst1; this.addr[a + 2] = pkt.dst2; this.addr[a + 3] = pkt.dst3;
-      this.addr[a + 4] = pkt.src0; this.addr[a + 5] = pkt.src1; this.addr[a + 6] = pkt.src2; this.addr[a + 7] = pkt.src3;
-      this.ports[s] = ((pkt.dstPort << 16) | pkt.srcPort) >>> 0;
+      rows[r] = pkt.dst0; rows[r + 1] = pkt.dst1; rows[r + 2] = pkt.dst2; rows[r + 3] = pkt.dst3;
+      rows[r + 4] = pkt.src0; rows[r + 5] = pkt.src1; rows[r + 6] = pkt.src2; rows[r + 7] = pkt.src3;
+      rows[r + W_PORTS] = ((pkt.dstPort << 16) | pkt.srcPort) >>> 0;
     } else {
-      this.addr[a] = pkt.src0; this.addr[a + 1] = pkt.src1; this.addr[a + 2] = pkt.src2; this.addr[a + 3] = pkt.src3;
-      this.addr[a + 4] = pkt.dst0; this.addr[a + 5] = pkt.dst1; this.addr[a + 6] = pkt.dst2; this.addr[a + 7] = pkt.dst3;
-      this.ports[s] = ((pkt.srcPort << 16) | pkt.dstPort) >>> 0;
+      rows[r] = pkt.src0; rows[r + 1] = pkt.src1; rows[r + 2] = pkt.src2; rows[r + 3] = pkt.src3;
+      rows[r + 4] = pkt.dst0; rows[r + 5] = pkt.dst1; rows[r + 6] = pkt.dst2; rows[r + 7] = pkt.dst3;
+      rows[r + W_PORTS] = ((pkt.srcPort << 16) | pkt.dstPort) >>> 0;
     }
-    this.proto[s] = proto;
-    this.vlan[s] = vlan;
-    this.hash[s] = h;
-    this.sessionFlags[s] = pkt.ipVersion === 4 ? FLAG_IPV4 : 0;
-    this.firstTs[s] = ts;
-    this.lastTs[s] = ts;
-    for (let d = 2 * s; d < 2 * s + 2; d++) {
-      this.tcpState[d] = TcpDirState.none;
-      this.dirFlags[d] = 0;
-      this.ttl[d] = 0;
-      this.windowScale[d] = -1;
-      this.dirVlan[d] = 0;
-      this.window[d] = 0;
-      this.isn[d] = 0;
-      this.nxt[d] = 0;
-      this.lastAck[d] = 0;
-      this.packets[d] = 0;
-      this.bytes[d] = 0;
+    rows[r + W_META] = meta;
+    rows[r + W_HASH] = h;
+    rows[r + W_INFO] = (pkt.ipVersion === 4 ? FLAG_IPV4 : 0) | (NOT_QUEUED << 8);
+    this.rowsF64[(r + W_FIRST_TS) >> 1] = ts;
+    this.rowsF64[(r + W_LAST_TS) >> 1] = ts;
+    let slot = emptySlot;
+    if (slot < 0) {
+      slot = h & this.slotMask;
+      while (this.slots[2 * slot + 1] !== 0) slot = (slot + 1) & this.slotMask;
     }
-    this.prev[s] = NONE;
-    this.next[s] = NONE;
-    this.timeoutClass[s] = 255; // not in any list yet
-    let slot = h & this.slotMask;
-    while (this.slots[slot] !== 0) slot = (slot + 1) & this.slotMask;
-    this.slots[slot] = s + 1;
+    this.slots[2 * slot] = h;
+    this.slots[2 * slot + 1] = s + 1;
     this.active++;
     if (this.active > this.peakActive) this.peakActive = this.active;
+    const proto = meta >>> 24;
     this.created[proto === IpProto.TCP ? SessionProto.tcp : proto === IpProto.UDP ? SessionProto.udp : SessionProto.other]! += 1;
     return s;
   }
@@ -370,20 +334,32 @@ export class SessionTable {
     let victim = NONE;
     for (const cls of EVICTION_LAST) {
       const head = this.listHead[cls]!;
-      if (head !== NONE && (victim === NONE || this.lastTs[head]! < this.lastTs[victim]!)) victim = head;
+      if (head !== NONE && (victim === NONE || this.lastTs(head) < this.lastTs(victim))) victim = head;
     }
     this.evicted++;
     this.end(victim, EndReason.evicted);
   }
 
-  /** Ends every session idle past its class timeout at capture time `now`. */
+  /**
+   * Ends every session idle past its class timeout at capture time `now`. A head that has seen traffic since
+   * it was queued goes back to the tail instead; the walk stops at the first session queued too recently to
+   * have expired, since everything behind it was queued later still.
+   */
   expire(now: number): void {
     this.nextExpiryCheck = now + EXPIRY_INTERVAL;
     for (let cls = 0; cls < TIMEOUT_CLASS_COUNT; cls++) {
       const limit = now - this.timeoutByClass[cls]!;
-      for (let s = this.listHead[cls]!; s !== NONE && this.lastTs[s]! <= limit; s = this.listHead[cls]!) {
-        this.expired++;
-        this.end(s, EndReason.timeout);
+      for (let s = this.listHead[cls]!; s !== NONE; s = this.listHead[cls]!) {
+        const r = s * ROW_WORDS;
+        if (this.rowsF64[(r + W_QUEUED_TS) >> 1]! > limit) break;
+        const last = this.rowsF64[(r + W_LAST_TS) >> 1]!;
+        if (last <= limit) {
+          this.expired++;
+          this.end(s, EndReason.timeout);
+        } else {
+          this.unlink(s);
+          this.append(cls, s, last);
+        }
       }
     }
   }
@@ -398,7 +374,6 @@ export class SessionTable {
   private end(session: number, reason: number): void {
     if (this.onEnd) this.onEnd(this, session, reason);
     this.unlink(session);
-    this.timeoutClass[session] = 255;
     this.removeFromIndex(session);
     this.freeList[this.freeCount++] = session;
     this.active--;
@@ -408,54 +383,151 @@ export class SessionTable {
   private removeFromIndex(session: number): void {
     const slots = this.slots;
     const mask = this.slotMask;
-    let slot = this.hash[session]! & mask;
-    while (slots[slot] !== session + 1) slot = (slot + 1) & mask;
+    let slot = this.rows[session * ROW_WORDS + W_HASH]! & mask;
+    while (slots[2 * slot + 1] !== session + 1) slot = (slot + 1) & mask;
     let hole = slot;
-    for (let probe = (hole + 1) & mask; slots[probe] !== 0; probe = (probe + 1) & mask) {
-      const home = this.hash[slots[probe]! - 1]! & mask;
+    for (let probe = (hole + 1) & mask; slots[2 * probe + 1] !== 0; probe = (probe + 1) & mask) {
+      const home = slots[2 * probe]! & mask;
       // Move the entry back if its home is not within (hole, probe] cyclically.
       if (((probe - home) & mask) >= ((probe - hole) & mask)) {
-        slots[hole] = slots[probe]!;
+        slots[2 * hole] = slots[2 * probe]!;
+        slots[2 * hole + 1] = slots[2 * probe + 1]!;
         hole = probe;
       }
     }
-    slots[hole] = 0;
+    slots[2 * hole] = 0;
+    slots[2 * hole + 1] = 0;
   }
 
-  private append(cls: number, s: number): void {
+  private append(cls: number, s: number, ts: number): void {
+    const rows = this.rows;
+    const r = s * ROW_WORDS;
     const tail = this.listTail[cls]!;
-    this.prev[s] = tail;
-    this.next[s] = NONE;
+    rows[r + W_PREV] = tail;
+    rows[r + W_NEXT] = NONE;
     if (tail === NONE) this.listHead[cls] = s;
-    else this.next[tail] = s;
+    else rows[tail * ROW_WORDS + W_NEXT] = s;
     this.listTail[cls] = s;
     this.listSize[cls]! += 1;
-    this.timeoutClass[s] = cls;
+    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xff) | (cls << 8)) >>> 0;
+    this.rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
   }
 
   private unlink(s: number): void {
-    const cls = this.timeoutClass[s]!;
-    if (cls === 255) return;
-    const p = this.prev[s]!;
-    const n = this.next[s]!;
+    const rows = this.rows;
+    const r = s * ROW_WORDS;
+    const cls = (rows[r + W_INFO]! >>> 8) & 0xff;
+    if (cls === NOT_QUEUED) return;
+    const p = rows[r + W_PREV]! | 0;
+    const n = rows[r + W_NEXT]! | 0;
     if (p === NONE) this.listHead[cls] = n;
-    else this.next[p] = n;
+    else rows[p * ROW_WORDS + W_NEXT] = n;
     if (n === NONE) this.listTail[cls] = p;
-    else this.prev[n] = p;
+    else rows[n * ROW_WORDS + W_PREV] = p;
     this.listSize[cls]! -= 1;
-    this.timeoutClass[s] = 255;
+    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xff) | (NOT_QUEUED << 8)) >>> 0;
   }
 
-  // --- Read access (for output, verdicts and tests) ---
+  // --- Read access (for output, verdicts, responses and tests). `dir` 0 = from the initiator. ---
 
-  isIpv4(session: number): boolean {
-    return (this.sessionFlags[session]! & FLAG_IPV4) !== 0;
+  proto(s: number): number {
+    return this.rows[s * ROW_WORDS + W_META]! >>> 24;
   }
 
-  state(session: number): number {
-    const proto = this.proto[session]!;
-    if (proto === IpProto.TCP) return tcpSessionState(this.tcpState[2 * session]!, this.tcpState[2 * session + 1]!);
-    return this.dirFlags[2 * session + 1]! & DIR_SEEN ? SessionState.twoWay : SessionState.oneWay;
+  /** The VLAN part of the key (0 when VLAN tracking is off). */
+  keyVlan(s: number): number {
+    return this.rows[s * ROW_WORDS + W_META]! & 0xffffff;
+  }
+
+  isIpv4(s: number): boolean {
+    return (this.rows[s * ROW_WORDS + W_INFO]! & FLAG_IPV4) !== 0;
+  }
+
+  /** Word i (0..3) of the initiator's (side 0) or responder's (side 1) address; IPv4 is word 3. */
+  addressWord(s: number, side: number, i: number): number {
+    return this.rows[s * ROW_WORDS + W_ADDR + side * 4 + i]!;
+  }
+
+  /** Port of the initiator (side 0) or responder (side 1). */
+  port(s: number, side: number): number {
+    const ports = this.rows[s * ROW_WORDS + W_PORTS]!;
+    return side === 0 ? ports >>> 16 : ports & 0xffff;
+  }
+
+  firstTs(s: number): number {
+    return this.rowsF64[(s * ROW_WORDS + W_FIRST_TS) >> 1]!;
+  }
+
+  lastTs(s: number): number {
+    return this.rowsF64[(s * ROW_WORDS + W_LAST_TS) >> 1]!;
+  }
+
+  timeoutClassOf(s: number): number {
+    return (this.rows[s * ROW_WORDS + W_INFO]! >>> 8) & 0xff;
+  }
+
+  private dirWord(s: number, dir: number, field: number): number {
+    return this.rows[s * ROW_WORDS + W_DIR + dir * DIR_WORDS + field]!;
+  }
+
+  tcpState(s: number, dir: number): number {
+    return this.dirWord(s, dir, D_STATE) & 0xff;
+  }
+
+  seen(s: number, dir: number): boolean {
+    return (this.dirWord(s, dir, D_STATE) & DIR_SEEN) !== 0;
+  }
+
+  hasIsn(s: number, dir: number): boolean {
+    return (this.dirWord(s, dir, D_STATE) & DIR_HAS_ISN) !== 0;
+  }
+
+  hasAck(s: number, dir: number): boolean {
+    return (this.dirWord(s, dir, D_STATE) & DIR_HAS_ACK) !== 0;
+  }
+
+  ttl(s: number, dir: number): number {
+    return (this.dirWord(s, dir, D_STATE) >>> 16) & 0xff;
+  }
+
+  /** Window scale shift from the SYN of that direction, or -1 when none was seen. */
+  windowScale(s: number, dir: number): number {
+    return (this.dirWord(s, dir, D_STATE) >>> 24) - 1;
+  }
+
+  /** VLAN tags (outer << 12 | inner) of the last frame from that direction. */
+  dirVlan(s: number, dir: number): number {
+    return this.dirWord(s, dir, D_VLAN);
+  }
+
+  window(s: number, dir: number): number {
+    return this.dirWord(s, dir, D_WINDOW);
+  }
+
+  isn(s: number, dir: number): number {
+    return this.dirWord(s, dir, D_ISN);
+  }
+
+  /** Highest sequence number sent + 1 (SYN and FIN count one). */
+  nxt(s: number, dir: number): number {
+    return this.dirWord(s, dir, D_NXT);
+  }
+
+  lastAck(s: number, dir: number): number {
+    return this.dirWord(s, dir, D_LAST_ACK);
+  }
+
+  packets(s: number, dir: number): number {
+    return this.rowsF64[(s * ROW_WORDS + W_DIR + dir * DIR_WORDS + D_PACKETS) >> 1]!;
+  }
+
+  bytes(s: number, dir: number): number {
+    return this.rowsF64[(s * ROW_WORDS + W_DIR + dir * DIR_WORDS + D_BYTES) >> 1]!;
+  }
+
+  state(s: number): number {
+    if (this.proto(s) === IpProto.TCP) return tcpSessionState(this.tcpState(s, 0), this.tcpState(s, 1));
+    return this.seen(s, 1) && this.seen(s, 0) ? SessionState.twoWay : SessionState.oneWay;
   }
 
   sessionsInClass(cls: number): number {
@@ -464,28 +536,20 @@ export class SessionTable {
 }
 
 /**
- * Direction-independent hash of the flow key: each endpoint is hashed on its own and the two are added,
- * so A→B and B→A land in the same slot without ordering the endpoints first.
+ * Direction-independent hash of the flow key: each endpoint is mixed on its own and the two are added, so
+ * A→B and B→A land in the same slot without ordering the endpoints first. A few multiplies, not a full
+ * murmur round per word: this runs once per packet, and linear probing only needs the low bits well mixed.
  */
-function flowHash(pkt: DecodedPacket, proto: number, vlan: number): number {
+function flowHash(pkt: DecodedPacket, meta: number): number {
   const a = endpointHash(pkt.src0, pkt.src1, pkt.src2, pkt.src3, pkt.srcPort);
   const b = endpointHash(pkt.dst0, pkt.dst1, pkt.dst2, pkt.dst3, pkt.dstPort);
-  let h = (a + b) | 0;
-  h = Math.imul(h ^ proto ^ (vlan << 8), 0x9e3779b1);
-  h ^= h >>> 16;
+  let h = Math.imul((a + b) ^ meta, 0x9e3779b1);
+  h ^= h >>> 15;
   h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
+  return h ^ (h >>> 13);
 }
 
 function endpointHash(w0: number, w1: number, w2: number, w3: number, port: number): number {
-  let h = Math.imul(w3 ^ 0x2545f491, 0xcc9e2d51);
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ w2;
-  h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
-  h = Math.imul(h ^ w1, 0xcc9e2d51) ^ w0;
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ port;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h | 0;
+  const h = Math.imul(w3 ^ Math.imul(w2 ^ Math.imul(w1 ^ w0, 0x2c1b3c6d), 0x297a2d39), 0xcc9e2d51) + port;
+  return Math.imul(h ^ (h >>> 16), 0x1b873593);
 }
