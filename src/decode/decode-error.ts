@@ -4,65 +4,64 @@
  *
  * The numeric codes index a counter array on the hot path; the names are what users see (summary, metrics).
  */
-export const DecodeError = {
-  none: 0,
-  link_type_unsupported: 1,
-  ethernet_truncated: 2,
-  vlan_truncated: 3,
-  vlan_too_many_tags: 4,
-  mpls_truncated: 5,
-  mpls_too_many_labels: 6,
-  pppoe_truncated: 7,
-  ppp_truncated: 8,
-  llc_truncated: 9,
-  sll_truncated: 10,
-  null_truncated: 11,
-  null_family_unknown: 12,
-  nflog_truncated: 13,
-  nflog_bad_tlv: 14,
-  ipv4_truncated: 15,
-  ipv4_bad_version: 16,
-  ipv4_bad_header_length: 17,
-  ipv4_bad_total_length: 18,
-  ipv6_truncated: 19,
-  ipv6_bad_version: 20,
-  ipv6_bad_payload_length: 21,
-  ipv6_extension_truncated: 22,
-  ipv6_too_many_extensions: 23,
-  ip_version_unknown: 24,
-  tcp_truncated: 25,
-  tcp_bad_header_length: 26,
-  udp_truncated: 27,
-  udp_bad_length: 28,
-  icmp_truncated: 29,
-  gre_truncated: 30,
-  gre_unsupported: 31,
-  erspan_truncated: 32,
-  vxlan_truncated: 33,
-  geneve_truncated: 34,
-  gtp_truncated: 35,
-  nsh_truncated: 36,
-  teredo_truncated: 37,
-  tunnel_too_deep: 38,
-  vntag_truncated: 39,
-  fabricpath_truncated: 40,
+const NAMES = [
+  'none',
+  'link_type_unsupported',
+  'ethernet_truncated',
+  'vlan_truncated',
+  'vlan_too_many_tags',
+  'mpls_truncated',
+  'mpls_too_many_labels',
+  'pppoe_truncated',
+  'ppp_truncated',
+  'llc_truncated',
+  'sll_truncated',
+  'null_truncated',
+  'null_family_unknown',
+  'nflog_truncated',
+  'nflog_bad_tlv',
+  'ipv4_truncated',
+  'ipv4_bad_version',
+  'ipv4_bad_header_length',
+  'ipv4_bad_total_length',
+  'ipv6_truncated',
+  'ipv6_bad_version',
+  'ipv6_bad_payload_length',
+  'ipv6_extension_truncated',
+  'ipv6_too_many_extensions',
+  'ip_version_unknown',
+  'tcp_truncated',
+  'tcp_bad_header_length',
+  'udp_truncated',
+  'udp_bad_length',
+  'icmp_truncated',
+  'gre_truncated',
+  'gre_unsupported',
+  'erspan_truncated',
+  'vxlan_truncated',
+  'geneve_truncated',
+  'gtp_truncated',
+  'nsh_truncated',
+  'tunnel_too_deep',
+  'vntag_truncated',
+  'fabricpath_truncated',
   /** A first fragment too short to hold the L4 header (RFC 1858 tiny-fragment evasion): ports unknown. */
-  fragment_l4_header_split: 44,
+  'fragment_l4_header_split',
   // Anomalies below: counted, but the packet is still decoded and tracked (as Wireshark and real stacks do).
-  udp_length_exceeds_ip: 41,
-  tcp_bad_option: 42,
-  ipv4_total_length_zero: 43,
-} as const;
+  'udp_length_exceeds_ip',
+  'tcp_bad_option',
+  'ipv4_total_length_zero',
+] as const;
 
-export type DecodeErrorName = keyof typeof DecodeError;
+export type DecodeErrorName = (typeof NAMES)[number];
 
-export const DECODE_ERROR_COUNT = Object.keys(DecodeError).length;
+/** Name → code; codes are dense, in the order above. */
+export const DecodeError = Object.freeze(Object.fromEntries(NAMES.map((name, code) => [name, code]))) as Readonly<Record<DecodeErrorName, number>>;
 
-export const decodeErrorNames: readonly DecodeErrorName[] = (() => {
-  const names = new Array<DecodeErrorName>(DECODE_ERROR_COUNT);
-  for (const [name, code] of Object.entries(DecodeError)) names[code] = name as DecodeErrorName;
-  return names;
-})();
+
+export const DECODE_ERROR_COUNT = NAMES.length;
+
+export const decodeErrorNames: readonly DecodeErrorName[] = NAMES;
 
 /** Turns a counter array indexed by DecodeError code into {name: count}, leaving out zeros. */
 export function decodeErrorsToObject(counts: ArrayLike<number>): Record<string, number> {

@@ -1,6 +1,8 @@
 import { be16 } from './bytes.js';
 import { DecodeError } from './decode-error.js';
-import { DecodedPacket, NoFlowReason } from './decoded-packet.js';
+import { DecodedPacket, DecodeResult, NoFlowReason } from './decoded-packet.js';
+import { decodeInnerEthernet } from './gre.js';
+import { enterTunnel } from './ip.js';
 import { decodeIpv4 } from './ipv4.js';
 import { decodeIpv6 } from './ipv6.js';
 import { decodePppProtocol } from './ppp.js';
@@ -66,7 +68,9 @@ export function decodeEtherType(pkt: DecodedPacket, type: number, off: number): 
         if (off + 8 > end) return pkt.fail(DecodeError.pppoe_truncated);
         return decodePppProtocol(pkt, be16(d, off + 6), off + 8);
       case EtherType.TRANSPARENT_ETHERNET:
-        return decodeEthernet(pkt, off);
+        // Ethernet in Ethernet: a nesting level like any tunnel, so a crafted chain cannot recurse without end.
+        if (!enterTunnel(pkt)) return DecodeResult.error;
+        return decodeInnerEthernet(pkt, off, 0);
       case EtherType.VNTAG:
         if (off + 6 > end) return pkt.fail(DecodeError.vntag_truncated);
         type = be16(d, off + 4);
@@ -75,25 +79,23 @@ export function decodeEtherType(pkt: DecodedPacket, type: number, off: number): 
       case EtherType.FABRICPATH:
         // Outer FabricPath header ends with a 4-byte tag; a complete classic Ethernet frame follows.
         if (off + 2 + ETHERNET_HEADER > end) return pkt.fail(DecodeError.fabricpath_truncated);
+        if (!enterTunnel(pkt)) return DecodeResult.error;
         return decodeEthernet(pkt, off + 2);
       case EtherType.NSH:
         return decodeNsh(pkt, off);
       default:
-        if (type < 0x0600) return decodeLlc(pkt, off);
-        return pkt.noFlow(NoFlowReason.non_ip);
+        if (type >= 0x0600) return pkt.noFlow(NoFlowReason.non_ip);
+        // 802.3 length field: LLC; only SNAP carries an EtherType we can follow. Counted with the tags,
+        // so a chain of SNAP headers ends like a chain of tags.
+        if (off + 3 > end) return pkt.fail(DecodeError.llc_truncated);
+        if (d[off] !== 0xaa || d[off + 1] !== 0xaa || d[off + 2] !== 0x03) return pkt.noFlow(NoFlowReason.non_ip);
+        if (off + 8 > end) return pkt.fail(DecodeError.llc_truncated);
+        if (++tags > MAX_VLAN_TAGS) return pkt.fail(DecodeError.vlan_too_many_tags);
+        type = be16(d, off + 6);
+        off += 8;
+        continue;
     }
   }
-}
-
-/** 802.3 length field: LLC; only SNAP carries an EtherType we can follow. */
-function decodeLlc(pkt: DecodedPacket, off: number): number {
-  const d = pkt.data;
-  if (off + 3 > pkt.capturedEnd) return pkt.fail(DecodeError.llc_truncated);
-  if (d[off] === 0xaa && d[off + 1] === 0xaa && d[off + 2] === 0x03) {
-    if (off + 8 > pkt.capturedEnd) return pkt.fail(DecodeError.llc_truncated);
-    return decodeEtherType(pkt, be16(d, off + 6), off + 8);
-  }
-  return pkt.noFlow(NoFlowReason.non_ip);
 }
 
 /**
@@ -114,9 +116,11 @@ export function decodeMpls(pkt: DecodedPacket, off: number): number {
   const nibble = d[off]! >> 4;
   if (nibble === 4) return decodeIpv4(pkt, off);
   if (nibble === 6) return decodeIpv6(pkt, off);
+  // An Ethernet pseudowire is a nesting level: bounded like a tunnel.
+  if (!enterTunnel(pkt)) return DecodeResult.error;
   if (nibble === 0) {
     if (off + 4 > end) return pkt.fail(DecodeError.mpls_truncated);
-    return decodeEthernet(pkt, off + 4);
+    return decodeInnerEthernet(pkt, off + 4, 0);
   }
-  return decodeEthernet(pkt, off);
+  return decodeInnerEthernet(pkt, off, 0);
 }

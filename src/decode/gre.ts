@@ -13,6 +13,15 @@ const GRE_ACK = 0x0080; // version 1 (PPTP) only
 const PROTO_ERSPAN_1_2 = 0x88be;
 const PROTO_ERSPAN_3 = 0x22eb;
 const PROTO_PPP = 0x880b;
+const PROTO_TRANSPARENT_ETHERNET = 0x6558;
+
+/** Whether 4 bytes look like a GRE header we can open (used before committing to GRE-in-UDP). */
+export function isPlausibleGre(d: Uint8Array, off: number): boolean {
+  const flags = (d[off]! << 8) | d[off + 1]!;
+  const version = flags & 7;
+  if (version === 0) return (flags & (0x4000 | 0x0ff8)) === 0;
+  return version === 1 && (flags & 0x2000) !== 0;
+}
 
 /** GRE (RFC 2784/2890), PPTP's enhanced GRE, and the ERSPAN types that ride in it. */
 export function decodeGre(pkt: DecodedPacket, off: number, length: number): number {
@@ -50,13 +59,15 @@ export function decodeGre(pkt: DecodedPacket, off: number, length: number): numb
       const hasPlatformHeader = d[inner + 11]! & 1;
       const frameType = (d[inner + 10]! >> 2) & 0x1f;
       const payload = inner + 12 + (hasPlatformHeader ? 8 : 0);
-      if (payload > end) return pkt.fail(DecodeError.erspan_truncated);
+      if (payload >= end) return pkt.fail(DecodeError.erspan_truncated);
       // Frame type 0 is Ethernet; 2 is a bare IP packet.
       if (frameType === 2) return decodeEtherType(pkt, (d[payload]! >> 4) === 6 ? 0x86dd : 0x0800, payload);
       return decodeInnerEthernet(pkt, payload, vlan);
     }
     case PROTO_PPP:
       return decodePpp(pkt, inner);
+    case PROTO_TRANSPARENT_ETHERNET:
+      return decodeInnerEthernet(pkt, inner, 0);
     default:
       return decodeEtherType(pkt, proto, inner);
   }

@@ -73,7 +73,10 @@ function decodeTcp(pkt: DecodedPacket, off: number, length: number): number {
   pkt.tcpHeaderLength = headerLength;
   pkt.payloadOffset = off + headerLength;
   pkt.payloadLength = length - headerLength;
-  if (headerLength > 20) decodeTcpOptions(pkt, off + 20, Math.min(off + headerLength, pkt.capturedEnd));
+  if (headerLength > 20) {
+    const optionsEnd = off + headerLength;
+    decodeTcpOptions(pkt, off + 20, Math.min(optionsEnd, pkt.capturedEnd), optionsEnd > pkt.capturedEnd);
+  }
   return DecodeResult.flow;
 }
 
@@ -82,8 +85,11 @@ const OPT_NOP = 1;
 const OPT_MSS = 2;
 const OPT_WINDOW_SCALE = 3;
 
-/** Reads the options the session table needs (MSS, window scale); a bad option list is an anomaly, not fatal. */
-function decodeTcpOptions(pkt: DecodedPacket, o: number, end: number): void {
+/**
+ * Reads the options the session table needs (MSS, window scale); a bad option list is an anomaly, not fatal.
+ * `cut` says the snap length ended the capture inside the options: an option running past it is not malformed.
+ */
+function decodeTcpOptions(pkt: DecodedPacket, o: number, end: number, cut: boolean): void {
   const d = pkt.data;
   while (o < end) {
     const kind = d[o]!;
@@ -93,12 +99,12 @@ function decodeTcpOptions(pkt: DecodedPacket, o: number, end: number): void {
       continue;
     }
     if (o + 2 > end) {
-      pkt.anomaly = DecodeError.tcp_bad_option;
+      if (!cut) pkt.anomaly = DecodeError.tcp_bad_option;
       return;
     }
     const len = d[o + 1]!;
     if (len < 2 || o + len > end) {
-      pkt.anomaly = DecodeError.tcp_bad_option;
+      if (len < 2 || !cut) pkt.anomaly = DecodeError.tcp_bad_option;
       return;
     }
     if (kind === OPT_MSS && len === 4) pkt.mss = be16(d, o + 2);

@@ -2,7 +2,7 @@ import { be16 } from './bytes.js';
 import { DecodeError } from './decode-error.js';
 import { DecodedPacket, DecodeResult } from './decoded-packet.js';
 import { decodeMpls } from './ethernet.js';
-import { decodeGre, decodeInnerEthernet } from './gre.js';
+import { decodeGre, decodeInnerEthernet, isPlausibleGre } from './gre.js';
 import { enterTunnel } from './ip.js';
 import { decodeIpv4 } from './ipv4.js';
 import { decodeIpv6 } from './ipv6.js';
@@ -36,7 +36,7 @@ export function decodeUdpTunnel(pkt: DecodedPacket, off: number, length: number)
     case PORT_TEREDO:
       return decodeTeredo(pkt, off, length);
     case PORT_GRE_IN_UDP:
-      if (length < 4 || off + 4 > pkt.capturedEnd) return NOT_A_TUNNEL;
+      if (length < 4 || off + 4 > pkt.capturedEnd || !isPlausibleGre(pkt.data, off)) return NOT_A_TUNNEL;
       return decodeGre(pkt, off, length);
     case PORT_MPLS_IN_UDP:
       if (length < 4 || off + 4 > pkt.capturedEnd) return NOT_A_TUNNEL;
@@ -54,10 +54,14 @@ function isTunnelPort(port: number): boolean {
   );
 }
 
-/** The destination port names the service; the source port only when the destination is not a tunnel port. */
+/**
+ * The destination port names the service. A source port counts only for Teredo and GTP-U, whose servers
+ * answer from the well-known port; for the others a matching source port is as likely an ephemeral port a
+ * NAT chose (a DNS query from port 6081 must stay a DNS query, or a client could hide by picking its port).
+ */
 function pickTunnelPort(src: number, dst: number): number {
   if (isTunnelPort(dst)) return dst;
-  if (isTunnelPort(src)) return src;
+  if (src === PORT_TEREDO || src === PORT_GTP_U) return src;
   return 0;
 }
 
@@ -110,13 +114,13 @@ function decodeGeneve(pkt: DecodedPacket, off: number, length: number): number {
   if (length < 8 || off + 8 > pkt.capturedEnd) return NOT_A_TUNNEL;
   if (d[off]! >> 6 !== 0) return NOT_A_TUNNEL; // version 0 is the only one
   const headerLength = 8 + ((d[off]! & 0x3f) << 2);
-  if (headerLength > length || off + headerLength > pkt.capturedEnd) return pkt.fail(DecodeError.geneve_truncated);
   const proto = be16(d, off + 2);
+  if (proto !== 0x6558 && proto !== 0x0800 && proto !== 0x86dd) return NOT_A_TUNNEL;
+  if (headerLength > length || off + headerLength > pkt.capturedEnd) return pkt.fail(DecodeError.geneve_truncated);
   if (!enterTunnel(pkt)) return DecodeResult.error;
   if (proto === 0x6558) return decodeInnerEthernet(pkt, off + headerLength, 0);
   if (proto === 0x0800) return decodeIpv4(pkt, off + headerLength);
-  if (proto === 0x86dd) return decodeIpv6(pkt, off + headerLength);
-  return pkt.fail(DecodeError.geneve_truncated);
+  return decodeIpv6(pkt, off + headerLength);
 }
 
 /** GTP-U (3GPP TS 29.281): only G-PDUs (type 255) carry user packets; signalling stays a UDP flow. */

@@ -19,6 +19,7 @@
  * over-broad are refused (reported as line errors) unless `allowOverBroad` is set.
  */
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { INTEL_ACTIONS, type IntelAction } from './action.js';
@@ -52,6 +53,12 @@ export interface IntelLoadOptions {
   readonly hostBits?: 'reject' | 'mask';
   /** Longest line accepted, in characters. Default 64 KiB. */
   readonly maxLineLength?: number;
+  /**
+   * Size of the input in bytes, when known (loadIntelFile passes the file size). After the first few thousand
+   * entries the loader extrapolates the entry count per kind and pre-sizes the set once, instead of letting the
+   * tables grow step by step through the whole file.
+   */
+  readonly expectedBytes?: number;
 }
 
 export interface IntelLineError {
@@ -84,12 +91,16 @@ export interface IntelLoadStats {
 const CSV_COLUMNS = ['indicator', 'action', 'expires', 'source', 'reason', 'tags', 'id'] as const;
 type CsvColumn = (typeof CSV_COLUMNS)[number];
 const DEFAULT_MAX_ERRORS = 1000;
+/** Entries loaded before extrapolating the file's size into a one-time reservation. */
+const RESERVE_SAMPLE = 4096;
+const RESERVED_KINDS: readonly IndicatorKind[] = ['ipv4', 'ipv6', 'cidr4', 'cidr6'];
 
 /** Loads an intel file into `set`. Throws IntelFileError when the file cannot be read or its CSV header is unusable. */
 export async function loadIntelFile(path: string, set: IntelSet, options: IntelLoadOptions = {}): Promise<IntelLoadStats> {
   const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
   try {
-    return await loadIntelStream(stream, set, { ...options, source: options.source ?? basename(path) }, path);
+    const { size } = await stat(path);
+    return await loadIntelStream(stream, set, { expectedBytes: size, ...options, source: options.source ?? basename(path) }, path);
   } catch (err) {
     if (err instanceof OffpathError) throw err;
     const e = err as NodeJS.ErrnoException;
@@ -127,6 +138,8 @@ export function detectIntelFormat(firstLine: string): IntelFileFormat {
 export class IntelLineLoader {
   private format: IntelFileFormat | null;
   private columns: (CsvColumn | null)[] | null = null;
+  /** Field index of each CSV column (-1 when absent, which reads as undefined). */
+  private columnAt: Record<CsvColumn, number> | null = null;
   private loaded = 0;
   private skipped = 0;
   private expired = 0;
@@ -137,6 +150,9 @@ export class IntelLineLoader {
   private readonly now: number;
   private readonly maxErrors: number;
   private readonly breadth: BreadthPolicy | null;
+  /** Characters of input seen so far (about bytes for intel files), for the size extrapolation. */
+  private charsSeen = 0;
+  private reserved = false;
 
   constructor(
     private readonly set: IntelSet,
@@ -150,6 +166,7 @@ export class IntelLineLoader {
   }
 
   line(text: string, lineNumber: number): void {
+    this.charsSeen += text.length + 1;
     const first = text.charCodeAt(0);
     // Fast skip of blank and comment lines (any format).
     if (first === 35 /* # */) return;
@@ -211,6 +228,20 @@ export class IntelLineLoader {
     this.loaded++;
     this.byKind[entry.indicator.kind]++;
     this.byAction[entry.action]++;
+    if (this.loaded === RESERVE_SAMPLE && !this.reserved) this.reserveForRest();
+  }
+
+  /** Pre-sizes the set for the rest of the input, by kind, from the sample loaded so far. */
+  private reserveForRest(): void {
+    this.reserved = true;
+    const total = this.options.expectedBytes;
+    if (total === undefined || this.charsSeen === 0 || total <= this.charsSeen) return;
+    const factor = (total - this.charsSeen) / this.charsSeen;
+    // Address kinds only: ip-port spans two stores and domains live in a Map; both are small in practice.
+    for (const kind of RESERVED_KINDS) {
+      const seen = this.byKind[kind];
+      if (seen > 0) this.set.reserve(kind, Math.ceil(seen * factor));
+    }
   }
 
   private fail(line: number, code: string, message: string): void {
@@ -238,6 +269,7 @@ export class IntelLineLoader {
     if (!columns.includes('indicator')) {
       throw new IntelFileError(this.name, lineNumber, 'the CSV header has no indicator column', `header example: ${CSV_COLUMNS.slice(0, 6).join(',')}`);
     }
+    this.columnAt = Object.fromEntries(CSV_COLUMNS.map((c) => [c, columns.indexOf(c)])) as Record<CsvColumn, number>;
     return columns;
   }
 
@@ -248,16 +280,15 @@ export class IntelLineLoader {
     if (fields.length > columns.length) {
       throw new IntelEntryError('csv', `${fields.length} fields but the header names ${columns.length} (quote fields that contain commas)`);
     }
-    const record: Record<string, string> = {};
-    for (let i = 0; i < fields.length; i++) record[columns[i]!] = fields[i]!;
+    const at = this.columnAt!;
     return {
-      indicator: record.indicator ?? '',
-      action: record.action,
-      expires: record.expires,
-      source: record.source,
-      reason: record.reason,
-      tags: record.tags,
-      id: record.id,
+      indicator: fields[at.indicator] ?? '',
+      action: fields[at.action],
+      expires: fields[at.expires],
+      source: fields[at.source],
+      reason: fields[at.reason],
+      tags: fields[at.tags],
+      id: fields[at.id],
     };
   }
 }

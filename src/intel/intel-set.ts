@@ -104,6 +104,7 @@ export class IntelSet {
   private readonly port6: WideTable;
   private readonly cidr4: U32Table[];
   private readonly cidr6: WideTable[];
+  private readonly summary16: Int32Array;
   private readonly key2 = new Uint32Array(2);
   private readonly key4 = new Uint32Array(4);
   private readonly key5 = new Uint32Array(5);
@@ -123,6 +124,7 @@ export class IntelSet {
     this.port6 = this.index.port6;
     this.cidr4 = this.index.cidr4;
     this.cidr6 = this.index.cidr6;
+    this.summary16 = this.index.summary16;
   }
 
   /** Increases by one with every change: add, update, remove, expiry. */
@@ -235,6 +237,18 @@ export class IntelSet {
    */
   matchV4(ip: number, port = 0, proto = 0, nowSeconds = -1): number {
     ip >>>= 0; // tolerate a signed 32-bit address
+    if (this.index.cidr4Mask === 0 && (port === 0 || this.port4.size === 0)) {
+      // Only exact entries can match: one probe, in a function small enough to be inlined into the caller.
+      const v = this.v4.get(ip);
+      if (v === 0) return -1;
+      const live = this.live(K_V4, v, nowSeconds);
+      return live === 0 ? -1 : (K_V4 << INDEX_BITS) | (live >>> 3);
+    }
+    return this.matchV4General(ip, port, proto, nowSeconds);
+  }
+
+  /** matchV4 when port-qualified or CIDR entries exist. */
+  private matchV4General(ip: number, port: number, proto: number, nowSeconds: number): number {
     let deny = -1;
     let v = 0;
     if (port !== 0 && this.port4.size !== 0) {
@@ -266,7 +280,7 @@ export class IntelSet {
       }
     }
     // Longest prefix first, over the lengths present only; after a deny match, only lengths holding an allow.
-    let mask = deny < 0 ? this.index.cidr4Mask : this.index.cidr4AllowMask;
+    let mask = (deny < 0 ? this.index.cidr4Mask : this.index.cidr4AllowMask) & this.summary16[ip >>> 16]!;
     while (mask !== 0) {
       const len = 31 - Math.clz32(mask);
       mask ^= 1 << len;
@@ -284,6 +298,24 @@ export class IntelSet {
 
   /** IPv6 counterpart of matchV4: address as four unsigned words, most significant first. */
   matchV6(w0: number, w1: number, w2: number, w3: number, port = 0, proto = 0, nowSeconds = -1): number {
+    const present = this.index.cidr6Mask;
+    if ((present[0]! | present[1]! | present[2]! | present[3]!) === 0 && (port === 0 || this.port6.size === 0)) {
+      // Only exact entries can match: one probe (see matchV4).
+      const key = this.key4;
+      key[0] = w0;
+      key[1] = w1;
+      key[2] = w2;
+      key[3] = w3;
+      const v = this.v6.get(key);
+      if (v === 0) return -1;
+      const live = this.live(K_V6, v, nowSeconds);
+      return live === 0 ? -1 : (K_V6 << INDEX_BITS) | (live >>> 3);
+    }
+    return this.matchV6General(w0, w1, w2, w3, port, proto, nowSeconds);
+  }
+
+  /** matchV6 when port-qualified or CIDR entries exist. */
+  private matchV6General(w0: number, w1: number, w2: number, w3: number, port: number, proto: number, nowSeconds: number): number {
     let deny = -1;
     let v = 0;
     if (port !== 0 && this.port6.size !== 0) {

@@ -40,6 +40,15 @@ export class LookupIndex {
   /** Word w, bit b: prefix length 32w + b present. */
   readonly cidr6Mask = new Int32Array(4);
   readonly cidr6AllowMask = new Int32Array(4);
+  /**
+   * IPv4 CIDR summary by /16: summary16[top 16 bits of an address] has bit len set when some cidr4 key of length
+   * len could cover addresses of that /16 (len >= 16: a key inside it; len < 16: a key covering it). matchV4 ANDs
+   * it into the length mask, so a lookup probes only the lengths present near the address instead of every
+   * length present anywhere: with a few thousand CIDRs most lookups probe none. 256 KiB, plus 4 MiB of per-(/16,
+   * length) key counts allocated with the first CIDR.
+   */
+  readonly summary16 = new Int32Array(65536);
+  private summaryCounts: Uint16Array | null = null;
   /** Allow entries per kind, and per prefix length for CIDRs (shadowed ones included). */
   readonly allowCount = new Int32Array(KIND_COUNT);
   private readonly cidr4Allow = new Int32Array(32);
@@ -75,7 +84,10 @@ export class LookupIndex {
       case K_V6: this.v6.set(this.key, packed); break;
       case K_CIDR4: {
         const len = this.keyPrefix;
-        this.cidr4[len]!.set(this.key[0]!, packed);
+        const table = this.cidr4[len]!;
+        const before = table.size;
+        table.set(this.key[0]!, packed);
+        if (table.size !== before) this.summarise(this.key[0]!, len, 1);
         this.cidr4Mask |= 1 << len;
         break;
       }
@@ -98,7 +110,7 @@ export class LookupIndex {
       case K_CIDR4: {
         const len = this.keyPrefix;
         const table = this.cidr4[len]!;
-        table.delete(this.key[0]!);
+        if (table.delete(this.key[0]!)) this.summarise(this.key[0]!, len, -1);
         if (table.size === 0) this.cidr4Mask &= ~(1 << len);
         break;
       }
@@ -112,6 +124,20 @@ export class LookupIndex {
       case K_PORT4: this.port4.delete(this.key); break;
       case K_PORT6: this.port6.delete(this.key); break;
       default: this.domains.delete(this.keyDomain);
+    }
+  }
+
+  /** Adds (+1) or removes (-1) one cidr4 key of length `len` at `network` from the /16 summary. */
+  private summarise(network: number, len: number, delta: number): void {
+    const counts = (this.summaryCounts ??= new Uint16Array(65536 * 32));
+    const first = network >>> 16;
+    const last = len >= 16 ? first : first + (1 << (16 - len)) - 1;
+    const bit = 1 << len;
+    for (let slot = first; slot <= last; slot++) {
+      const at = slot * 32 + len;
+      const n = (counts[at] = counts[at]! + delta);
+      if (n === 0) this.summary16[slot]! &= ~bit;
+      else this.summary16[slot]! |= bit;
     }
   }
 
@@ -140,7 +166,8 @@ export class LookupIndex {
   }
 
   get byteLength(): number {
-    let n = this.v4.byteLength + this.v6.byteLength + this.port4.byteLength + this.port6.byteLength;
+    let n = this.v4.byteLength + this.v6.byteLength + this.port4.byteLength + this.port6.byteLength +
+      this.summary16.byteLength + (this.summaryCounts ? this.summaryCounts.byteLength : 0);
     for (const t of this.cidr4) n += t.byteLength;
     for (const t of this.cidr6) n += t.byteLength;
     return n;

@@ -98,9 +98,9 @@ export class U32Table {
     return true;
   }
 
-  /** Makes room for `count` entries in total without further growth. */
+  /** Makes room for `count` entries in total without further growth (at load RESERVE_LOAD once they are in). */
   reserve(count: number): void {
-    const wanted = capacityFor(count);
+    const wanted = capacityFor(count, RESERVE_LOAD);
     if (wanted > this.capacity) this.resize(wanted);
   }
 
@@ -134,7 +134,10 @@ export class U32Table {
   }
 }
 
-/** Smallest capacity that holds `count` entries under the maximum load factor. */
-export function capacityFor(count: number): number {
-  return Math.max(MIN_CAPACITY, Math.ceil(count / MAX_LOAD) + 1);
+/** Load factor a reserved table reaches when the reserved count is in: shorter probes than at MAX_LOAD. */
+export const RESERVE_LOAD = 0.7;
+
+/** Smallest capacity that holds `count` entries at load factor `load` (at most MAX_LOAD). */
+export function capacityFor(count: number, load = MAX_LOAD): number {
+  return Math.max(MIN_CAPACITY, Math.ceil(count / Math.min(load, MAX_LOAD)) + 1);
 }

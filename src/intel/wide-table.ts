@@ -7,7 +7,7 @@
  * Keys are passed in a caller-owned Uint32Array (reused across calls), so lookups allocate nothing.
  */
 import { hashWord, mixWord } from './hash.js';
-import { capacityFor, MAX_LOAD } from './u32-table.js';
+import { capacityFor, MAX_LOAD, RESERVE_LOAD } from './u32-table.js';
 
 const GROWTH = 1.25;
 const TWO_POW_32 = 4294967296;
@@ -80,7 +80,7 @@ export class WideTable {
   }
 
   reserve(count: number): void {
-    const wanted = capacityFor(count);
+    const wanted = capacityFor(count, RESERVE_LOAD);
     if (wanted > this.capacity) this.resize(wanted);
   }
 

@@ -1,35 +1,61 @@
 import { decodePacket } from '../decode/decoder.js';
 import { DecodedPacket, DecodeResult, IpProto } from '../decode/decoded-packet.js';
+import type { IntelSet } from '../intel/intel-set.js';
+import { SessionMatcher } from '../match/session-matcher.js';
 import { PipelineCounters } from '../metrics/pipeline-counters.js';
+import { DEFAULT_GUARDS, GuardOptions, GuardPolicy } from '../respond/guards/guard-policy.js';
+import { DEFAULT_RESPONDER, FrameSink, MatchRecord, Responder, ResponderOptions } from '../respond/responder.js';
 import { SessionTable, SessionTableOptions } from '../session/session-table.js';
 import { SessionStateName } from '../session/tcp-state.js';
 
-export interface EngineOptions extends SessionTableOptions {}
+export interface EngineOptions extends SessionTableOptions {
+  /** Intel to match sessions against; without it the engine only tracks sessions. */
+  intel?: IntelSet;
+  guards?: GuardOptions;
+  responder?: ResponderOptions;
+  /** Where crafted packets go. */
+  sink?: FrameSink;
+  /** Called when a matched session ends, with what was done about it. */
+  onMatchEnd?: (table: SessionTable, session: number, record: MatchRecord) => void;
+}
 
 const PROTO_GROUPS = ['tcp', 'udp', 'other'] as const;
 
 /**
- * The per-packet pipeline shared by replay and the live sensor: decode → session table (→ verdicts and
- * responses in later stages). One instance per capture thread; nothing here allocates per packet.
+ * The per-packet pipeline shared by replay and the live sensor: decode → session table → intel match →
+ * respond. One instance per capture thread; nothing here allocates per packet on the common path.
  */
 export class Engine {
   readonly pkt = new DecodedPacket();
   readonly counters = new PipelineCounters();
   readonly table: SessionTable;
+  readonly matcher: SessionMatcher | null;
+  readonly responder: Responder | null;
   /** Ended sessions by protocol group (tcp, udp, other) and final state. */
   readonly endedStates = new Float64Array(PROTO_GROUPS.length * SessionStateName.length);
 
   constructor(options: EngineOptions = {}) {
     const userOnEnd = options.onEnd;
+    const onMatchEnd = options.onMatchEnd;
     this.table = new SessionTable({
       ...options,
       onEnd: (table, s, reason) => {
         const proto = table.proto(s);
         const group = proto === IpProto.TCP ? 0 : proto === IpProto.UDP ? 1 : 2;
         this.endedStates[group * SessionStateName.length + table.state(s)]! += 1;
+        const record = this.responder?.release(s);
+        if (record && onMatchEnd) onMatchEnd(table, s, record);
         if (userOnEnd) userOnEnd(table, s, reason);
       },
     });
+    if (options.intel) {
+      this.matcher = new SessionMatcher(options.intel);
+      const guards = new GuardPolicy(options.guards ?? DEFAULT_GUARDS);
+      this.responder = new Responder(this.table, options.intel, guards, options.sink ?? null, options.responder ?? DEFAULT_RESPONDER);
+    } else {
+      this.matcher = null;
+      this.responder = null;
+    }
   }
 
   /** Processes one captured frame. Returns the session index, or -1 when the packet has no flow. */
@@ -43,7 +69,11 @@ export class Engine {
     if (pkt.anomaly !== 0) c.anomalies[pkt.anomaly]! += 1;
     if (pkt.isFragment) c.fragments++;
     if (pkt.tunnelDepth > 0) c.tunnelled++;
-    if (result === DecodeResult.flow) return this.table.track(pkt, tsSec + tsNsec * 1e-9, wireLength);
+    if (result === DecodeResult.flow) {
+      const s = this.table.track(pkt, tsSec + tsNsec * 1e-9, wireLength);
+      if (this.matcher !== null) this.matchAndRespond(s, tsSec, tsNsec);
+      return s;
+    }
     if (result === DecodeResult.error) {
       c.decodeErrorPackets++;
       c.decodeErrors[pkt.error]! += 1;
@@ -51,6 +81,15 @@ export class Engine {
       c.noFlow[pkt.noFlowReason]! += 1;
     }
     return -1;
+  }
+
+  private matchAndRespond(s: number, tsSec: number, tsNsec: number): void {
+    const fresh = this.matcher!.refresh(this.table, s);
+    const responder = this.responder!;
+    // A session with no verdict costs nothing more, unless a hold-down may apply to a new connection.
+    if (this.table.verdict(s) >= 0 || (this.table.lastCreated && responder.holdDownActive) || responder.records.has(s)) {
+      responder.onPacket(s, this.pkt, this.table.lastDirection, tsSec, tsNsec, fresh);
+    }
   }
 
   /** Ends all sessions (end of input). */

@@ -3,6 +3,7 @@ import { ConfigError } from '../util/errors.js';
 import {
   D_BYTES, D_ISN, D_LAST_ACK, D_NXT, D_PACKETS, D_STATE, D_VLAN, D_WINDOW, DIR_WORDS, ROW_WORDS,
   W_ADDR, W_DIR, W_FIRST_TS, W_HASH, W_INFO, W_LAST_TS, W_META, W_NEXT, W_PORTS, W_PREV, W_QUEUED_TS,
+  W_VERDICT, W_VERDICT_VERSION,
 } from './session-layout.js';
 import { SessionState, seqAfter, tcpSessionState, TcpDirState } from './tcp-state.js';
 import { DEFAULT_TIMEOUTS, SessionTimeouts, TIMEOUT_CLASS_COUNT, TimeoutClass, TimeoutClassName } from './timeouts.js';
@@ -34,6 +35,9 @@ const DIR_HAS_ISN = 2 << 8;
 const DIR_HAS_ACK = 4 << 8;
 const NONE = -1;
 const NOT_QUEUED = 255;
+/** A verdict version no intel set ever has, so a new session is always matched on its first packet. */
+const NO_VERDICT_VERSION = 0xffffffff;
+const NO_VERDICT = 0xffffffff;
 /** How often (in capture seconds) expiry walks the list heads. */
 const EXPIRY_INTERVAL = 1;
 
@@ -58,9 +62,11 @@ const EVICTION_LAST: readonly number[] = [TimeoutClass.udpTwoWay, TimeoutClass.o
  * - Rows: one fixed-size row per session in a single typed array (see session-layout.ts).
  * - Index: open addressing with linear probing over (hash, session + 1) pairs, load factor at most 0.5, and
  *   backward-shift deletion, so there are no tombstones and a probe rarely leaves its first cache line.
- * - Timeouts: one list per timeout class, in the order sessions were queued. A packet does not move its
- *   session in the list (that would touch three other rows per packet); expiry re-queues a head that has
- *   seen traffic since it was queued, so every session is moved at most once per timeout period.
+ * - Timeouts: one list per timeout class, sorted by the time each session was queued, which is never later
+ *   than its last packet. A packet does not move its session in the list (that would touch three other rows
+ *   per packet); expiry and eviction re-queue a head that has seen traffic since it was queued, in order,
+ *   so every session is moved at most once per timeout period and a head that stays put is truly the least
+ *   recently active of its class.
  *
  * Direction 0 is from the initiator (src), direction 1 from the responder (dst). Nothing is allocated per packet.
  */
@@ -306,6 +312,8 @@ export class SessionTable {
     rows[r + W_META] = meta;
     rows[r + W_HASH] = h;
     rows[r + W_INFO] = (pkt.ipVersion === 4 ? FLAG_IPV4 : 0) | (NOT_QUEUED << 8);
+    rows[r + W_VERDICT_VERSION] = NO_VERDICT_VERSION;
+    rows[r + W_VERDICT] = NO_VERDICT;
     this.rowsF64[(r + W_FIRST_TS) >> 1] = ts;
     this.rowsF64[(r + W_LAST_TS) >> 1] = ts;
     let slot = emptySlot;
@@ -324,7 +332,7 @@ export class SessionTable {
 
   private evictOne(): void {
     for (const cls of EVICTION_FIRST) {
-      const victim = this.listHead[cls]!;
+      const victim = this.settledHead(cls);
       if (victim !== NONE) {
         this.evicted++;
         this.end(victim, EndReason.evicted);
@@ -333,11 +341,23 @@ export class SessionTable {
     }
     let victim = NONE;
     for (const cls of EVICTION_LAST) {
-      const head = this.listHead[cls]!;
+      const head = this.settledHead(cls);
       if (head !== NONE && (victim === NONE || this.lastTs(head) < this.lastTs(victim))) victim = head;
     }
     this.evicted++;
     this.end(victim, EndReason.evicted);
+  }
+
+  /** Re-queues heads that saw traffic since they were queued; returns the least recently active session. */
+  private settledHead(cls: number): number {
+    for (let s = this.listHead[cls]!; s !== NONE; s = this.listHead[cls]!) {
+      const r = s * ROW_WORDS;
+      const last = this.rowsF64[(r + W_LAST_TS) >> 1]!;
+      if (last <= this.rowsF64[(r + W_QUEUED_TS) >> 1]!) return s;
+      this.unlink(s);
+      this.insertSorted(cls, s, last);
+    }
+    return NONE;
   }
 
   /**
@@ -358,7 +378,7 @@ export class SessionTable {
           this.end(s, EndReason.timeout);
         } else {
           this.unlink(s);
-          this.append(cls, s, last);
+          this.insertSorted(cls, s, last);
         }
       }
     }
@@ -409,7 +429,31 @@ export class SessionTable {
     else rows[tail * ROW_WORDS + W_NEXT] = s;
     this.listTail[cls] = s;
     this.listSize[cls]! += 1;
-    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xff) | (cls << 8)) >>> 0;
+    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (cls << 8)) >>> 0;
+    this.rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
+  }
+
+  /**
+   * Queues `s` at its place by time `ts`, searching from the tail: a re-queued session was active recently,
+   * so its place is almost always at or near the tail.
+   */
+  private insertSorted(cls: number, s: number, ts: number): void {
+    const rows = this.rows;
+    let after = this.listTail[cls]!;
+    while (after !== NONE && this.rowsF64[(after * ROW_WORDS + W_QUEUED_TS) >> 1]! > ts) after = rows[after * ROW_WORDS + W_PREV]! | 0;
+    if (after === this.listTail[cls]) {
+      this.append(cls, s, ts);
+      return;
+    }
+    const r = s * ROW_WORDS;
+    const before = after === NONE ? this.listHead[cls]! : rows[after * ROW_WORDS + W_NEXT]! | 0;
+    rows[r + W_PREV] = after;
+    rows[r + W_NEXT] = before;
+    if (after === NONE) this.listHead[cls] = s;
+    else rows[after * ROW_WORDS + W_NEXT] = s;
+    rows[before * ROW_WORDS + W_PREV] = s;
+    this.listSize[cls]! += 1;
+    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (cls << 8)) >>> 0;
     this.rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
   }
 
@@ -425,7 +469,7 @@ export class SessionTable {
     if (n === NONE) this.listTail[cls] = p;
     else rows[n * ROW_WORDS + W_PREV] = p;
     this.listSize[cls]! -= 1;
-    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xff) | (NOT_QUEUED << 8)) >>> 0;
+    rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (NOT_QUEUED << 8)) >>> 0;
   }
 
   // --- Read access (for output, verdicts, responses and tests). `dir` 0 = from the initiator. ---
@@ -528,6 +572,27 @@ export class SessionTable {
   state(s: number): number {
     if (this.proto(s) === IpProto.TCP) return tcpSessionState(this.tcpState(s, 0), this.tcpState(s, 1));
     return this.seen(s, 1) && this.seen(s, 0) ? SessionState.twoWay : SessionState.oneWay;
+  }
+
+  /** Intel version the cached verdict was computed at. */
+  verdictVersion(s: number): number {
+    return this.rows[s * ROW_WORDS + W_VERDICT_VERSION]!;
+  }
+
+  /** Cached verdict (the deciding intel entry handle, or -1) and the side it matched (0 initiator, 1 responder). */
+  verdict(s: number): number {
+    return this.rows[s * ROW_WORDS + W_VERDICT]! | 0;
+  }
+
+  verdictSide(s: number): number {
+    return (this.rows[s * ROW_WORDS + W_INFO]! >>> 16) & 1;
+  }
+
+  setVerdict(s: number, version: number, handle: number, side: number): void {
+    const r = s * ROW_WORDS;
+    this.rows[r + W_VERDICT_VERSION] = version >>> 0;
+    this.rows[r + W_VERDICT] = handle >>> 0;
+    this.rows[r + W_INFO] = ((this.rows[r + W_INFO]! & 0xfffeffff) | (side << 16)) >>> 0;
   }
 
   sessionsInClass(cls: number): number {

@@ -561,7 +561,7 @@ export function gtpu(opts: { teid?: number; seq?: number; extensions?: ByteLike[
 
 /** NSH (RFC 8300) MD type 2 with no metadata unless `words` > 2. */
 export function nsh(next: number, payload: ByteLike, words = 2): Uint8Array {
-  return bytes([0x0f, words & 0x3f, 0x02, next], u32((100 << 8) | 255), zeros((words - 2) * 4), payload);
+  return bytes([0x0f, words & 0x3f, 0x02, next], u32((100 << 8) | 255), zeros(Math.max(0, words - 2) * 4), payload);
 }
 
 /** Teredo: optional origin indication (8 bytes), then the IPv6 packet. */

@@ -94,13 +94,15 @@ export class PcapReader implements PacketSource {
     frac >>>= 0;
     incl >>>= 0;
     orig >>>= 0;
+    let inclField = 8;
     if (this.lengthsSwapped === 'yes' || (this.lengthsSwapped === 'maybe' && incl > orig)) {
       const t = incl;
       incl = orig;
       orig = t;
+      inclField = 12;
     }
     if (incl > MAX_RECORD_BYTES) {
-      throw new CaptureFileError(file.path, file.offset + 8, `impossible record length ${incl} (limit ${MAX_RECORD_BYTES})`, 'the file is corrupt from here on');
+      throw new CaptureFileError(file.path, file.offset + inclField, `impossible record length ${incl} (limit ${MAX_RECORD_BYTES})`, 'the file is corrupt from here on');
     }
     this.recordOffset = file.offset;
     if (!file.ensure(RECORD_HEADER + incl)) {

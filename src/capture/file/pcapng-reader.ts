@@ -239,9 +239,14 @@ export class PcapngReader implements PacketSource {
       rem = y - q3 * div;
       sec = hiq * 4294967296 + q2 * 65536 + q3;
     } else {
-      const ticks = hi * 4294967296 + lo;
-      sec = Math.floor(ticks / div);
-      rem = ticks - sec * div;
+      // Finer than 2^-32 s: rare enough that exact BigInt arithmetic is worth its allocation.
+      const ticks = (BigInt(hi) << 32n) | BigInt(lo);
+      const divisor = BigInt(div);
+      sec = Number(ticks / divisor);
+      rem = Number(((ticks % divisor) * 1_000_000_000n) / divisor);
+      this.tsSec = sec + desc.offsetSeconds;
+      this.tsNsec = rem;
+      return;
     }
     this.tsSec = sec + desc.offsetSeconds;
     this.tsNsec = desc.nsPerUnit > 0 ? rem * desc.nsPerUnit : Math.floor((rem * 1e9) / div);

@@ -1,0 +1,285 @@
+import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet.js';
+import { sessionAddress } from '../events/session-record.js';
+import { ACTION_ALLOW, ACTION_BLOCK, ACTION_MONITOR } from '../intel/action.js';
+import type { IntelSet } from '../intel/intel-set.js';
+import { SessionTable } from '../session/session-table.js';
+import { vlanCountOf } from './frame-header.js';
+import { GuardName, GuardPolicy } from './guards/guard-policy.js';
+import { writeProhibitedFrame } from './icmp-prohibited.js';
+import { planResets, ResetPlan } from './reset-plan.js';
+import { MAX_CRAFTED_FRAME, newCraftedSegment, writeSegmentFrame } from './tcp-segment.js';
+
+/** Where crafted frames go: a pcap file in replay, an injection interface in the sensor. */
+export interface FrameSink {
+  send(frame: Uint8Array, length: number, tsSec: number, tsNsec: number): void;
+}
+
+export interface ResponderOptions {
+  /** Rounds of resets per session: the first, plus re-injections while the session still shows life. */
+  maxRounds: number;
+  /** After a block, new TCP connections between the same two addresses are killed on their SYN for this long. */
+  holdDownSeconds: number;
+  /** Answer blocked UDP with ICMP administratively-prohibited (spoofable, so rate-capped and off by default). */
+  udpIcmp: boolean;
+  udpIcmpPerSecond: number;
+}
+
+export const DEFAULT_RESPONDER: ResponderOptions = { maxRounds: 6, holdDownSeconds: 60, udpIcmp: false, udpIcmpPerSecond: 100 };
+
+/** What happened to one matched session; written to the verdict log when the session ends. */
+export interface MatchRecord {
+  ts: number;
+  /** Intel entry text that decided, or "hold-down" when a recent block between the same addresses did. */
+  indicator: string;
+  entryId: string;
+  source: string;
+  reason: string;
+  /** "src" when the initiator's side matched, "dst" for the responder's. */
+  matchedSide: 'src' | 'dst';
+  action: 'block' | 'monitor' | 'allow';
+  guard: GuardName | null;
+  rounds: number;
+  resets: number;
+  icmp: number;
+  /** The peer answered with its own RST after ours, or a reset was seen after ours: the kill took. */
+  peerReset: boolean;
+}
+
+/**
+ * The respond stage: given a session's verdict, carries it out (or records why not). Blocked TCP sessions
+ * get resets planned for their state; later packets of a session that still shows life trigger bounded
+ * re-injection (a challenge ACK's ack field is the exact number to use, and planResets uses the trigger's
+ * ack first). Policy stays in GuardPolicy; how resets are numbered stays in reset-plan.ts.
+ */
+export class Responder {
+  readonly records = new Map<number, MatchRecord>();
+  private readonly holdDown = new Map<string, number>();
+  private readonly plan = new ResetPlan();
+  private readonly segment = newCraftedSegment();
+  private readonly frame = new Uint8Array(Math.max(MAX_CRAFTED_FRAME, 1600));
+  private readonly zeroMac = new Uint8Array(6);
+  private icmpTokens = 0;
+  private icmpLast = -Infinity;
+  resetPackets = 0;
+  icmpPackets = 0;
+  readonly matches = { block: 0, monitor: 0, allow: 0 };
+
+  constructor(
+    private readonly table: SessionTable,
+    private readonly intel: IntelSet,
+    readonly guards: GuardPolicy,
+    private readonly sink: FrameSink | null,
+    readonly options: ResponderOptions = DEFAULT_RESPONDER,
+  ) {}
+
+  /**
+   * Called for every packet of a session with a verdict (handle >= 0), and for new sessions while a
+   * hold-down is active. `fresh` says the verdict was just (re)computed.
+   */
+  onPacket(s: number, pkt: DecodedPacket, side: number, tsSec: number, tsNsec: number, fresh: boolean): void {
+    const now = tsSec + tsNsec * 1e-9;
+    let record = this.records.get(s);
+    const handle = this.table.verdict(s);
+    if (fresh || !record) {
+      const action = handle >= 0 ? this.intel.actionCodeOf(handle) : 0;
+      if (action === ACTION_BLOCK) record = this.startRecord(s, handle, 'block', record, now);
+      else if (action === ACTION_MONITOR) record = this.startRecord(s, handle, 'monitor', record, now);
+      else if (action === ACTION_ALLOW) {
+        if (!this.blockOverridden(s)) return;
+        record = this.startRecord(s, handle, 'allow', record, now);
+        record.guard = 'allowlist';
+        this.guards.stop('allowlist');
+      } else if (isNewSyn(this.table, s, pkt) && this.inHoldDown(s, now)) {
+        record = this.startHoldDown(s, now);
+      } else {
+        return;
+      }
+    }
+    if (record.action !== 'block' || isStanding(record.guard)) return;
+    if (this.table.proto(s) === IpProto.TCP) this.resetTcp(s, pkt, side, tsSec, tsNsec, now, record);
+    else if (this.table.proto(s) === IpProto.UDP && this.options.udpIcmp && side === 0) this.answerUdp(s, pkt, tsSec, tsNsec, now, record);
+  }
+
+  /** True when a hold-down is active at all (so the engine can skip the check otherwise). */
+  get holdDownActive(): boolean {
+    return this.holdDown.size > 0;
+  }
+
+  /** Forgets a session that ended; returns its record, if it had one, for the verdict log. */
+  release(s: number): MatchRecord | undefined {
+    const record = this.records.get(s);
+    if (record) this.records.delete(s);
+    return record;
+  }
+
+  private startRecord(s: number, handle: number, action: MatchRecord['action'], previous: MatchRecord | undefined, now: number): MatchRecord {
+    const intel = this.intel;
+    const record: MatchRecord = {
+      ts: previous?.ts ?? now,
+      indicator: intel.indicatorOf(handle),
+      entryId: intel.idOf(handle),
+      source: intel.sourceOf(handle),
+      reason: intel.reasonOf(handle),
+      matchedSide: this.table.verdictSide(s) === 0 ? 'src' : 'dst',
+      action,
+      guard: null,
+      rounds: previous?.rounds ?? 0,
+      resets: previous?.resets ?? 0,
+      icmp: previous?.icmp ?? 0,
+      peerReset: previous?.peerReset ?? false,
+    };
+    if (!previous || previous.action !== action) this.matches[action]++;
+    if (action === 'block') record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
+    this.records.set(s, record);
+    return record;
+  }
+
+  private startHoldDown(s: number, now: number): MatchRecord {
+    const record: MatchRecord = {
+      ts: now, indicator: 'hold-down', entryId: '', source: 'offpath', reason: 'recent block between the same addresses',
+      matchedSide: 'dst', action: 'block', guard: null, rounds: 0, resets: 0, icmp: 0, peerReset: false,
+    };
+    this.matches.block++;
+    record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
+    this.records.set(s, record);
+    return record;
+  }
+
+  private resetTcp(s: number, pkt: DecodedPacket, side: number, tsSec: number, tsNsec: number, now: number, record: MatchRecord): void {
+    if (pkt.tcpFlags & TcpFlag.RST) {
+      // An endpoint reset the session itself: after ours, that is the kill taking effect; nothing to add.
+      if (record.rounds > 0) record.peerReset = true;
+      return;
+    }
+    if (record.rounds >= this.options.maxRounds) return;
+    planResets(this.table, s, pkt, side, this.plan);
+    if (this.plan.count === 0) return;
+    const guard = this.guards.admitPackets(now, this.targetKey(s), this.plan.count);
+    if (guard) {
+      record.guard = guard;
+      return;
+    }
+    record.guard = null;
+    record.rounds++;
+    if (record.rounds === 1) this.holdDown.set(this.pairKey(s), now + this.options.holdDownSeconds);
+    const table = this.table;
+    const seg = this.segment;
+    seg.ipVersion = table.isIpv4(s) ? 4 : 6;
+    const ethernet = pkt.l2Offset >= 0 && pkt.tunnelDepth === 0;
+    for (let i = 0; i < this.plan.count; i++) {
+      const to = this.plan.toSide[i]!;
+      const from = 1 - to;
+      seg.src0 = table.addressWord(s, from, 0);
+      seg.src1 = table.addressWord(s, from, 1);
+      seg.src2 = table.addressWord(s, from, 2);
+      seg.src3 = table.addressWord(s, from, 3);
+      seg.dst0 = table.addressWord(s, to, 0);
+      seg.dst1 = table.addressWord(s, to, 1);
+      seg.dst2 = table.addressWord(s, to, 2);
+      seg.dst3 = table.addressWord(s, to, 3);
+      seg.srcPort = table.port(s, from);
+      seg.dstPort = table.port(s, to);
+      seg.seq = this.plan.seq[i]!;
+      seg.ack = this.plan.ack[i]!;
+      seg.flags = this.plan.flags[i]!;
+      seg.ttl = table.ttl(s, from) || 64;
+      // Frames reaching `to` travel the way `from`'s frames do: copy the tags seen on that direction.
+      seg.vlan = table.dirVlan(s, from);
+      seg.vlanCount = vlanCountOf(seg.vlan);
+      let length: number;
+      if (ethernet) {
+        // The trigger frame went from `side` to the other: its source MAC is `side`'s, its destination the other's.
+        const l2 = pkt.l2Offset;
+        const toMac = to === side ? l2 + 6 : l2;
+        const fromMac = to === side ? l2 : l2 + 6;
+        length = writeSegmentFrame(this.frame, seg, pkt.data, toMac, pkt.data, fromMac);
+      } else {
+        length = writeSegmentFrame(this.frame, seg, this.zeroMac, 0, this.zeroMac, 0);
+      }
+      // Stamped just after the trigger, a microsecond apart, in send order.
+      const ns = tsNsec + (i + 1) * 1000;
+      this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9);
+    }
+    record.resets += this.plan.count;
+    this.resetPackets += this.plan.count;
+  }
+
+  private answerUdp(s: number, pkt: DecodedPacket, tsSec: number, tsNsec: number, now: number, record: MatchRecord): void {
+    if (record.icmp >= this.options.maxRounds) return;
+    const rate = this.options.udpIcmpPerSecond;
+    this.icmpTokens = Math.min(rate, this.icmpTokens + (now > this.icmpLast ? (this.icmpLast === -Infinity ? rate : (now - this.icmpLast) * rate) : 0));
+    this.icmpLast = Math.max(this.icmpLast, now);
+    if (this.icmpTokens < 1) {
+      record.guard = this.guards.stop('rate_global');
+      return;
+    }
+    this.icmpTokens -= 1;
+    const vlan = this.table.dirVlan(s, 1);
+    const ethernet = pkt.l2Offset >= 0 && pkt.tunnelDepth === 0;
+    const data = ethernet ? pkt.data : this.zeroMac;
+    const l2 = ethernet ? pkt.l2Offset : 0;
+    const length = writeProhibitedFrame(this.frame, pkt, vlan, vlanCountOf(vlan), data, ethernet ? l2 : 0, data, ethernet ? l2 + 6 : 0);
+    const ns = tsNsec + 1000;
+    this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9);
+    record.icmp++;
+    this.icmpPackets++;
+  }
+
+  private inHoldDown(s: number, now: number): boolean {
+    if (this.holdDown.size === 0) return false;
+    const key = this.pairKey(s);
+    const until = this.holdDown.get(key);
+    if (until === undefined) return false;
+    if (until <= now) {
+      this.holdDown.delete(key);
+      return false;
+    }
+    return true;
+  }
+
+  /** Whether a block entry matched either endpoint, though allow decided the session. */
+  private blockOverridden(s: number): boolean {
+    const t = this.table;
+    const proto = t.proto(s);
+    for (let side = 0; side < 2; side++) {
+      const h = t.isIpv4(s)
+        ? this.intel.matchV4(t.addressWord(s, side, 3), t.port(s, side), proto)
+        : this.intel.matchV6(t.addressWord(s, side, 0), t.addressWord(s, side, 1), t.addressWord(s, side, 2), t.addressWord(s, side, 3), t.port(s, side), proto);
+      if (h >= 0 && this.intel.actionCodeOf(h) === ACTION_BLOCK) return true;
+    }
+    return false;
+  }
+
+  private onNeverBlockList(s: number): boolean {
+    const list = this.guards.options.neverBlock;
+    if (!list) return false;
+    const t = this.table;
+    for (let side = 0; side < 2; side++) {
+      const h = t.isIpv4(s)
+        ? list.matchV4(t.addressWord(s, side, 3))
+        : list.matchV6(t.addressWord(s, side, 0), t.addressWord(s, side, 1), t.addressWord(s, side, 2), t.addressWord(s, side, 3));
+      if (h >= 0) return true;
+    }
+    return false;
+  }
+
+  /** The address the verdict matched: the one whose per-target cap applies. */
+  private targetKey(s: number): string {
+    return sessionAddress(this.table, s, this.table.verdictSide(s));
+  }
+
+  private pairKey(s: number): string {
+    const a = sessionAddress(this.table, s, 0);
+    const b = sessionAddress(this.table, s, 1);
+    return a < b ? `${a} ${b}` : `${b} ${a}`;
+  }
+}
+
+/** Guards that stand for the whole session; rate caps and the breaker are re-checked on later packets. */
+function isStanding(guard: GuardName | null): boolean {
+  return guard === 'never_block' || guard === 'monitor_mode' || guard === 'monitor_source' || guard === 'allowlist';
+}
+
+function isNewSyn(table: SessionTable, s: number, pkt: DecodedPacket): boolean {
+  return table.proto(s) === IpProto.TCP && table.packets(s, 0) + table.packets(s, 1) === 1 && (pkt.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
+}

@@ -1,0 +1,100 @@
+import { foldChecksum, sumWord32, sumWords } from './checksum.js';
+import { put16, put32, writeEthernetHeader } from './frame-header.js';
+
+/**
+ * One TCP segment to craft, from the impersonated endpoint (src) to the endpoint being reached (dst).
+ * Addresses use the engine's convention: four 32-bit words, IPv4 mapped as (0, 0, 0xffff, addr).
+ */
+export interface CraftedSegment {
+  ipVersion: number;
+  src0: number;
+  src1: number;
+  src2: number;
+  src3: number;
+  dst0: number;
+  dst1: number;
+  dst2: number;
+  dst3: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  /** TCP flags byte (RST, or RST|ACK). */
+  flags: number;
+  /** TTL / hop limit, as observed from the endpoint impersonated. */
+  ttl: number;
+  /** VLAN tags of the side being reached: outer << 12 | inner, with their count. */
+  vlan: number;
+  vlanCount: number;
+}
+
+export function newCraftedSegment(): CraftedSegment {
+  return { ipVersion: 4, src0: 0, src1: 0, src2: 0, src3: 0, dst0: 0, dst1: 0, dst2: 0, dst3: 0, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, ttl: 64, vlan: 0, vlanCount: 0 };
+}
+
+const TCP_HEADER = 20;
+/** Ethernet + two tags + IPv6 + TCP: the largest frame we build. */
+export const MAX_CRAFTED_FRAME = 14 + 8 + 40 + TCP_HEADER;
+
+/**
+ * Writes an Ethernet frame carrying `seg` into `out` at 0 and returns its length: the MACs given, the VLAN
+ * tags of the side reached, IPv4 (DF, id 0) or IPv6, and a TCP header with window 0 and no options, with
+ * valid IP and TCP checksums.
+ */
+export function writeSegmentFrame(out: Uint8Array, seg: CraftedSegment, dstMac: Uint8Array, dstMacOffset: number, srcMac: Uint8Array, srcMacOffset: number): number {
+  const o = writeEthernetHeader(out, dstMac, dstMacOffset, srcMac, srcMacOffset, seg.vlan, seg.vlanCount, seg.ipVersion === 4 ? 0x0800 : 0x86dd);
+  return o + writeIpSegment(out, o, seg);
+}
+
+/** Writes the IP packet (no link layer) at `o`; returns its length. */
+export function writeIpSegment(out: Uint8Array, o: number, seg: CraftedSegment): number {
+  let tcp: number;
+  let pseudo: number;
+  if (seg.ipVersion === 4) {
+    const total = 20 + TCP_HEADER;
+    out[o] = 0x45;
+    out[o + 1] = 0;
+    put16(out, o + 2, total);
+    put16(out, o + 4, 0); // id
+    put16(out, o + 6, 0x4000); // DF
+    out[o + 8] = seg.ttl;
+    out[o + 9] = 6;
+    put16(out, o + 10, 0);
+    put32(out, o + 12, seg.src3);
+    put32(out, o + 16, seg.dst3);
+    put16(out, o + 10, foldChecksum(sumWords(out, o, o + 20)));
+    tcp = o + 20;
+    pseudo = sumWord32(seg.src3) + sumWord32(seg.dst3) + 6 + TCP_HEADER;
+  } else {
+    out[o] = 0x60;
+    out[o + 1] = 0;
+    out[o + 2] = 0;
+    out[o + 3] = 0;
+    put16(out, o + 4, TCP_HEADER);
+    out[o + 6] = 6;
+    out[o + 7] = seg.ttl;
+    put32(out, o + 8, seg.src0);
+    put32(out, o + 12, seg.src1);
+    put32(out, o + 16, seg.src2);
+    put32(out, o + 20, seg.src3);
+    put32(out, o + 24, seg.dst0);
+    put32(out, o + 28, seg.dst1);
+    put32(out, o + 32, seg.dst2);
+    put32(out, o + 36, seg.dst3);
+    tcp = o + 40;
+    pseudo =
+      sumWord32(seg.src0) + sumWord32(seg.src1) + sumWord32(seg.src2) + sumWord32(seg.src3) +
+      sumWord32(seg.dst0) + sumWord32(seg.dst1) + sumWord32(seg.dst2) + sumWord32(seg.dst3) + 6 + TCP_HEADER;
+  }
+  put16(out, tcp, seg.srcPort);
+  put16(out, tcp + 2, seg.dstPort);
+  put32(out, tcp + 4, seg.seq);
+  put32(out, tcp + 8, seg.ack);
+  out[tcp + 12] = (TCP_HEADER / 4) << 4;
+  out[tcp + 13] = seg.flags;
+  put16(out, tcp + 14, 0); // window 0: nothing more is welcome
+  put16(out, tcp + 16, 0);
+  put16(out, tcp + 18, 0); // urgent pointer
+  put16(out, tcp + 16, foldChecksum(sumWords(out, tcp, tcp + TCP_HEADER, pseudo)));
+  return tcp + TCP_HEADER - o;
+}
