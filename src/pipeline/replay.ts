@@ -2,6 +2,12 @@ import { performance } from 'node:perf_hooks';
 import { openCaptureFile } from '../capture/file/open-capture-file.js';
 import { LineWriter } from '../events/line-writer.js';
 import { sessionRecordJson } from '../events/session-record.js';
+import { PcapWriter } from '../capture/file/pcap-writer.js';
+import { LinkType } from '../capture/link-type.js';
+import { verdictRecordJson } from '../events/verdict-record.js';
+import type { IntelSet } from '../intel/intel-set.js';
+import type { GuardOptions } from '../respond/guards/guard-policy.js';
+import type { ResponderOptions } from '../respond/responder.js';
 import { SessionTable } from '../session/session-table.js';
 import { SessionTimeouts } from '../session/timeouts.js';
 import { CaptureFileError } from '../util/errors.js';
@@ -14,6 +20,14 @@ export interface ReplayOptions {
   vlanTracking?: boolean;
   /** Path for one JSON line per ended session. */
   sessionsOut?: string;
+  /** Intel to match against; with it, sessions get verdicts and blocked ones get resets. */
+  intel?: IntelSet;
+  guards?: GuardOptions;
+  responder?: ResponderOptions;
+  /** Path for one JSON line per matched session (when it ends). */
+  verdictsOut?: string;
+  /** Path of a pcap file for every crafted packet, stamped just after its trigger. */
+  rstOut?: string;
   /** Called about every half second with progress, for a human watching. */
   onProgress?: (p: ReplayProgress) => void;
 }
@@ -50,6 +64,12 @@ export interface ReplaySummary {
   sessions: { tcp: number; udp: number; other: number };
   sessionStates: Record<string, Record<string, number>>;
   sessionTable: { capacity: number; peakActive: number; evicted: number; expired: number; reused: number; bytesPerSession: number };
+  /** Matched sessions by the action that decided them (present with intel). */
+  matches?: { block: number; monitor: number; allow: number };
+  rstPackets?: number;
+  icmpPackets?: number;
+  /** How often each guard stopped an action. */
+  guards?: Record<string, number>;
   seconds: number;
   pps: number;
   peakRssBytes: number;
@@ -65,10 +85,17 @@ const PROGRESS_INTERVAL_MS = 500;
  */
 export function runReplay(options: ReplayOptions): ReplaySummary {
   const writer = options.sessionsOut ? new LineWriter(options.sessionsOut) : null;
+  const verdicts = options.verdictsOut ? new LineWriter(options.verdictsOut) : null;
+  const rst = options.rstOut ? new PcapWriter(options.rstOut, LinkType.ETHERNET) : null;
   const engine = new Engine({
     capacity: options.capacity,
     timeouts: options.timeouts,
     vlanTracking: options.vlanTracking,
+    intel: options.intel,
+    guards: options.guards,
+    responder: options.responder,
+    sink: rst ?? undefined,
+    onMatchEnd: verdicts ? (table, s, record) => verdicts.write(verdictRecordJson(table, s, record)) : undefined,
     onEnd: writer ? (table, s, reason) => writer.write(sessionRecordJson(table, s, reason)) : undefined,
   });
   const files: FileResult[] = [];
@@ -110,6 +137,8 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
 
   engine.finish();
   writer?.close();
+  verdicts?.close();
+  rst?.close();
   const seconds = (performance.now() - started) / 1000;
   const c = engine.counters;
   const table = engine.table;
@@ -133,6 +162,14 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
       reused: table.reused,
       bytesPerSession: Math.round(SessionTable.bytesPerSession(table.capacity) * 10) / 10,
     },
+    ...(engine.responder
+      ? {
+          matches: { ...engine.responder.matches },
+          rstPackets: engine.responder.resetPackets,
+          icmpPackets: engine.responder.icmpPackets,
+          guards: Object.fromEntries(engine.responder.guards.stopped),
+        }
+      : {}),
     seconds: Math.round(seconds * 1e6) / 1e6,
     pps: seconds > 0 ? Math.round(c.packets / seconds) : 0,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,

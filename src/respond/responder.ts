@@ -17,7 +17,7 @@ export interface FrameSink {
 export interface ResponderOptions {
   /** Rounds of resets per session: the first, plus re-injections while the session still shows life. */
   maxRounds: number;
-  /** After a block, new TCP connections between the same two addresses are killed on their SYN for this long. */
+  /** After a block, new TCP connections from the same client to the same service are killed on their SYN for this long. */
   holdDownSeconds: number;
   /** Answer blocked UDP with ICMP administratively-prohibited (spoofable, so rate-capped and off by default). */
   udpIcmp: boolean;
@@ -136,7 +136,7 @@ export class Responder {
 
   private startHoldDown(s: number, now: number): MatchRecord {
     const record: MatchRecord = {
-      ts: now, indicator: 'hold-down', entryId: '', source: 'offpath', reason: 'recent block between the same addresses',
+      ts: now, indicator: 'hold-down', entryId: '', source: 'offpath', reason: 'recent block of the same client and service',
       matchedSide: 'dst', action: 'block', guard: null, rounds: 0, resets: 0, icmp: 0, peerReset: false,
     };
     this.matches.block++;
@@ -152,6 +152,11 @@ export class Responder {
       return;
     }
     if (record.rounds >= this.options.maxRounds) return;
+    if (pkt.tunnelDepth > 0) {
+      // A reset would have to be sent inside the tunnel, which off-path injection cannot do.
+      if (record.guard !== 'not_injectable') record.guard = this.guards.stop('not_injectable');
+      return;
+    }
     planResets(this.table, s, pkt, side, this.plan);
     if (this.plan.count === 0) return;
     const guard = this.guards.admitPackets(now, this.targetKey(s), this.plan.count);
@@ -268,10 +273,14 @@ export class Responder {
     return sessionAddress(this.table, s, this.table.verdictSide(s));
   }
 
+  /**
+   * Hold-down scope: the client address and the server's address, port and protocol. A new connection from
+   * the same client to the same service is the reconnect we want to kill on its SYN; another service on the
+   * same host is not (the block may have been for one port only).
+   */
   private pairKey(s: number): string {
-    const a = sessionAddress(this.table, s, 0);
-    const b = sessionAddress(this.table, s, 1);
-    return a < b ? `${a} ${b}` : `${b} ${a}`;
+    const t = this.table;
+    return `${sessionAddress(t, s, 0)} ${sessionAddress(t, s, 1)} ${t.port(s, 1)} ${t.proto(s)}`;
   }
 }
 

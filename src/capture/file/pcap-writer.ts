@@ -39,6 +39,11 @@ export class PcapWriter {
     this.packets++;
   }
 
+  /** FrameSink: a whole frame from offset 0. */
+  send(frame: Uint8Array, length: number, tsSec: number, tsNsec: number): void {
+    this.write(frame, 0, length, tsSec, tsNsec);
+  }
+
   flush(): void {
     for (let off = 0; off < this.used; ) off += writeSync(this.fd, this.buf, off, this.used - off);
     this.used = 0;

@@ -2,6 +2,7 @@ import { ReplayProgress, ReplaySummary, runReplay } from '../../pipeline/replay.
 import { parseTimeouts } from '../../session/timeouts.js';
 import { ExitCode, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, positiveInteger } from '../args.js';
+import { intelOptionHelp, intelOptionSpec, setUpIntel } from '../intel-options.js';
 import { bytes, count, rate } from '../format.js';
 
 export const replayHelp = `Usage: offpath replay [options] FILE...
@@ -23,10 +24,17 @@ Options:
   -q, --quiet             no readable summary
   -h, --help              this help
 
+With --intel, sessions are matched and blocked TCP sessions get crafted resets:
+  --verdicts OUT.jsonl    one JSON line per matched session when it ends: ts, 5-tuple, indicator, matched
+                          side, action, guard that stopped it (if any), resets sent
+  --write-rst OUT.pcap    every crafted packet (Ethernet, nanosecond pcap), stamped just after its trigger
+
+${intelOptionHelp}
+
 Exit codes: 0 all files read completely; 1 a file was corrupt or truncated (packets before the fault were
 processed and counted); 2 bad usage; 3 no file could be read at all.`;
 
-export function replayCommand(argv: string[]): number {
+export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {
     'summary-json': { type: 'boolean' },
     sessions: { type: 'string' },
@@ -35,14 +43,28 @@ export function replayCommand(argv: string[]): number {
     'ignore-vlan': { type: 'boolean' },
     'no-progress': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    verdicts: { type: 'string' },
+    'write-rst': { type: 'string' },
+    ...intelOptionSpec,
   } as const);
   if (values.help) {
     process.stdout.write(replayHelp + '\n');
     return ExitCode.ok;
   }
   if (positionals.length === 0) throw new UsageError('replay needs at least one capture file');
+  if ((values.verdicts || values['write-rst']) && !values.intel) throw new UsageError('--verdicts and --write-rst need --intel');
+  const setup = await setUpIntel(values);
+  for (const load of setup.loads) {
+    for (const e of load.errors) process.stderr.write(`offpath: ${load.name}:${e.line}: ${e.message}\n`);
+    if (load.errorsNotKept > 0) process.stderr.write(`offpath: ${load.name}: ${load.errorsNotKept} more bad lines\n`);
+  }
   const showProgress = !values['no-progress'] && process.stderr.isTTY === true;
   const summary = runReplay({
+    intel: setup.intel,
+    guards: setup.guards,
+    responder: setup.responder,
+    verdictsOut: values.verdicts,
+    rstOut: values['write-rst'],
     files: positionals,
     capacity: positiveInteger('capacity', values.capacity, 1_000_000),
     timeouts: values.timeouts ? parseTimeouts(values.timeouts) : undefined,
@@ -51,9 +73,11 @@ export function replayCommand(argv: string[]): number {
     onProgress: showProgress ? printProgress : undefined,
   });
   if (showProgress) process.stderr.write('\r\x1b[K');
-  const human = formatSummary(summary);
+  const intelSummary = setup.loads.map((l) => ({ file: l.name, format: l.format, loaded: l.loaded, skipped: l.skipped, expired: l.expired }));
+  const output = setup.intel ? { ...summary, intel: intelSummary } : summary;
+  const human = formatSummary(summary) + intelSummary.map((l) => `intel            ${l.file}: ${count(l.loaded)} loaded, ${count(l.skipped)} bad lines skipped\n`).join('');
   if (values['summary-json']) {
-    process.stdout.write(JSON.stringify(summary) + '\n');
+    process.stdout.write(JSON.stringify(output) + '\n');
     if (!values.quiet) process.stderr.write(human);
   } else if (!values.quiet) {
     process.stdout.write(human);
@@ -88,6 +112,11 @@ export function formatSummary(s: ReplaySummary): string {
   for (const [proto, states] of Object.entries(s.sessionStates)) {
     const entries = Object.entries(states);
     if (entries.length) lines.push(`  ${proto.padEnd(15)}${entries.map(([k, n]) => `${k}=${count(n)}`).join(' ')}`);
+  }
+  if (s.matches) {
+    lines.push(`matches          block=${count(s.matches.block)} monitor=${count(s.matches.monitor)} allow=${count(s.matches.allow)}  resets=${count(s.rstPackets ?? 0)} icmp=${count(s.icmpPackets ?? 0)}`);
+    const guards = Object.entries(s.guards ?? {});
+    if (guards.length) lines.push(`guards stopped   ${guards.map(([k, n]) => `${k}=${count(n)}`).join(' ')}`);
   }
   lines.push(`time             ${s.seconds.toFixed(3)} s, ${rate(s.pps)}packets/s, peak RSS ${bytes(s.peakRssBytes)}`);
   return lines.join('\n') + '\n';
