@@ -7,21 +7,36 @@
  * by 1.25x, which keeps memory per entry tight (load factor between 0.64 and 0.8).
  * Deletion is backward-shift (no tombstones): the table stays exactly as if the key had never been inserted, so
  * lookups never degrade however many removes stream in.
- * Growth rehashes this one table (amortised O(1) per insert); lookups between changes are never blocked by
- * anything else.
+ *
+ * Growth is incremental, never a stop-the-world rehash: at the load limit a 1.25x larger array is allocated and
+ * every later change also moves MIGRATE_STEP slots of the old array into it. Until the old array is drained, a
+ * lookup that misses in the new array also probes the old one, where moved slots are marked MOVED (so probe chains
+ * stay intact). A 10-million-key table therefore never pauses lookups for a whole rehash.
  */
 import { hashWord } from './hash.js';
 
 export const MAX_LOAD = 0.8;
+/** Load factor a reserved table reaches when the reserved count is in: shorter probes than at MAX_LOAD. */
+export const RESERVE_LOAD = 0.7;
 const GROWTH = 1.25;
 const MIN_CAPACITY = 16;
 const TWO_POW_32 = 4294967296;
+/** Old slots moved per change while growing: the new array (25% headroom) fills 5x slower than this drains. */
+export const MIGRATE_STEP = 16;
+/** Value of an old-array slot whose entry has moved to the new array (never a real value: those are < 2^30). */
+export const MOVED = 0xffffffff;
 
 export class U32Table {
   private slots: Uint32Array;
   private capacity: number;
   private scale: number;
   private growAt: number;
+  /** The array being drained during growth, or null. */
+  private old: Uint32Array | null = null;
+  private oldCapacity = 0;
+  private oldScale = 0;
+  private cursor = 0;
+  /** Live keys, in both arrays. */
   size = 0;
 
   constructor(expected = 0) {
@@ -38,15 +53,19 @@ export class U32Table {
     let i = Math.floor(hashWord(key) * this.scale);
     for (;;) {
       const v = s[2 * i + 1]!;
-      if (v === 0) return 0;
+      if (v === 0) return this.old === null ? 0 : this.getOld(key);
       if (s[2 * i] === key) return v;
       if (++i === cap) i = 0;
     }
   }
 
-  /** Inserts or overwrites. `value` must be non-zero; `key` unsigned. */
+  /** Inserts or overwrites. `value` must be non-zero (and not MOVED); `key` unsigned. */
   set(key: number, value: number): void {
-    if (this.size >= this.growAt) this.resize(Math.ceil(this.capacity * GROWTH));
+    if (this.old === null && this.size >= this.growAt) this.startGrowth(Math.ceil(this.capacity * GROWTH));
+    if (this.old !== null) {
+      this.migrate(MIGRATE_STEP);
+      if (this.old !== null && this.takeOld(key)) this.size--; // re-added to the new array below
+    }
     const s = this.slots;
     const cap = this.capacity;
     let i = Math.floor(hashWord(key) * this.scale);
@@ -66,34 +85,16 @@ export class U32Table {
     }
   }
 
-  /** Removes `key`; returns whether it was present. Backward-shift deletion keeps probe chains intact. */
+  /** Removes `key`; returns whether it was present. */
   delete(key: number): boolean {
-    const s = this.slots;
-    const cap = this.capacity;
-    let i = Math.floor(hashWord(key) * this.scale);
-    for (;;) {
-      const v = s[2 * i + 1]!;
-      if (v === 0) return false;
-      if (s[2 * i] === key) break;
-      if (++i === cap) i = 0;
-    }
-    let hole = i;
-    let j = i;
-    for (;;) {
-      if (++j === cap) j = 0;
-      const v = s[2 * j + 1]!;
-      if (v === 0) break;
-      const k = s[2 * j]!;
-      const home = Math.floor(hashWord(k) * this.scale);
-      // The entry at j may fill the hole if the hole lies on its probe path, i.e. between home and j (cyclically).
-      if ((hole - home + cap) % cap < (j - home + cap) % cap) {
-        s[2 * hole] = k;
-        s[2 * hole + 1] = v;
-        hole = j;
+    if (this.old !== null) {
+      this.migrate(MIGRATE_STEP);
+      if (this.old !== null && this.takeOld(key)) {
+        this.size--;
+        return true;
       }
     }
-    s[2 * hole] = 0;
-    s[2 * hole + 1] = 0;
+    if (!deleteFrom(this.slots, this.capacity, this.scale, key)) return false;
     this.size--;
     return true;
   }
@@ -101,41 +102,120 @@ export class U32Table {
   /** Makes room for `count` entries in total without further growth (at load RESERVE_LOAD once they are in). */
   reserve(count: number): void {
     const wanted = capacityFor(count, RESERVE_LOAD);
-    if (wanted > this.capacity) this.resize(wanted);
+    if (wanted <= this.capacity) return;
+    // An explicit reservation (bulk load) may rehash at once: it is asked for, and done before the bulk arrives.
+    this.migrate(Infinity);
+    this.startGrowth(wanted);
+    this.migrate(Infinity);
   }
 
   /** Calls `fn` for every (key, value). Do not change the table from `fn`. */
   forEach(fn: (key: number, value: number) => void): void {
-    const s = this.slots;
-    for (let i = 0; i < this.capacity; i++) if (s[2 * i + 1] !== 0) fn(s[2 * i]!, s[2 * i + 1]!);
+    for (const [s, cap] of [[this.slots, this.capacity], [this.old, this.oldCapacity]] as const) {
+      if (s === null) continue;
+      for (let i = 0; i < cap; i++) {
+        const v = s[2 * i + 1]!;
+        if (v !== 0 && v !== MOVED) fn(s[2 * i]!, v);
+      }
+    }
+  }
+
+  /** Whether an incremental growth is under way (for tests). */
+  get growing(): boolean {
+    return this.old !== null;
   }
 
   get byteLength(): number {
-    return this.slots.byteLength;
+    return this.slots.byteLength + (this.old ? this.old.byteLength : 0);
   }
 
-  private resize(capacity: number): void {
-    const old = this.slots;
-    const oldCap = this.capacity;
+  private startGrowth(capacity: number): void {
+    this.old = this.slots;
+    this.oldCapacity = this.capacity;
+    this.oldScale = this.scale;
+    this.cursor = 0;
     this.capacity = capacity;
     this.slots = new Uint32Array(capacity * 2);
     this.scale = capacity / TWO_POW_32;
     this.growAt = Math.floor(capacity * MAX_LOAD);
+  }
+
+  /** Moves up to `count` old slots into the new array; drops the old array when drained. */
+  private migrate(count: number): void {
+    const old = this.old;
+    if (old === null) return;
+    const end = Math.min(this.oldCapacity, this.cursor + count);
     const s = this.slots;
-    for (let j = 0; j < oldCap; j++) {
+    const cap = this.capacity;
+    for (let j = this.cursor; j < end; j++) {
       const v = old[2 * j + 1]!;
-      if (v === 0) continue;
+      if (v === 0 || v === MOVED) continue;
       const k = old[2 * j]!;
       let i = Math.floor(hashWord(k) * this.scale);
-      while (s[2 * i + 1] !== 0) if (++i === capacity) i = 0;
+      while (s[2 * i + 1] !== 0) if (++i === cap) i = 0;
       s[2 * i] = k;
       s[2 * i + 1] = v;
+      old[2 * j + 1] = MOVED;
+    }
+    this.cursor = end;
+    if (end === this.oldCapacity) this.old = null;
+  }
+
+  /** Probes the old array (moved slots are skipped, not chain ends). */
+  private getOld(key: number): number {
+    const i = this.findOld(key);
+    return i < 0 ? 0 : this.old![2 * i + 1]!;
+  }
+
+  /** If `key` still lives in the old array, marks it moved and returns true (the caller fixes `size`). */
+  private takeOld(key: number): boolean {
+    const i = this.findOld(key);
+    if (i < 0) return false;
+    this.old![2 * i + 1] = MOVED;
+    return true;
+  }
+
+  private findOld(key: number): number {
+    const s = this.old!;
+    const cap = this.oldCapacity;
+    let i = Math.floor(hashWord(key) * this.oldScale);
+    for (;;) {
+      const v = s[2 * i + 1]!;
+      if (v === 0) return -1;
+      if (v !== MOVED && s[2 * i] === key) return i;
+      if (++i === cap) i = 0;
     }
   }
 }
 
-/** Load factor a reserved table reaches when the reserved count is in: shorter probes than at MAX_LOAD. */
-export const RESERVE_LOAD = 0.7;
+/** Backward-shift deletion from a [key, value] array; returns whether the key was there. */
+function deleteFrom(s: Uint32Array, cap: number, scale: number, key: number): boolean {
+  let i = Math.floor(hashWord(key) * scale);
+  for (;;) {
+    const v = s[2 * i + 1]!;
+    if (v === 0) return false;
+    if (s[2 * i] === key) break;
+    if (++i === cap) i = 0;
+  }
+  let hole = i;
+  let j = i;
+  for (;;) {
+    if (++j === cap) j = 0;
+    const v = s[2 * j + 1]!;
+    if (v === 0) break;
+    const k = s[2 * j]!;
+    const home = Math.floor(hashWord(k) * scale);
+    // The entry at j may fill the hole if the hole lies on its probe path, i.e. between home and j (cyclically).
+    if ((hole - home + cap) % cap < (j - home + cap) % cap) {
+      s[2 * hole] = k;
+      s[2 * hole + 1] = v;
+      hole = j;
+    }
+  }
+  s[2 * hole] = 0;
+  s[2 * hole + 1] = 0;
+  return true;
+}
 
 /** Smallest capacity that holds `count` entries at load factor `load` (at most MAX_LOAD). */
 export function capacityFor(count: number, load = MAX_LOAD): number {

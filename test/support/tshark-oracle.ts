@@ -56,8 +56,8 @@ export async function tsharkCounts(file: string): Promise<TsharkCounts> {
  * Runs tshark asynchronously (so test workers stay responsive) and returns its field output. A damaged file
  * makes tshark exit non-zero after printing what it could read; that output is what we compare against.
  */
-export function tsharkFields(file: string, fields: string[]): Promise<string> {
-  const args = ['-n', '-r', file, '-T', 'fields', '-E', 'separator=\t', ...fields.flatMap((f) => ['-e', f])];
+export function tsharkFields(file: string, fields: string[], extraArgs: string[] = []): Promise<string> {
+  const args = ['-n', '-r', file, ...extraArgs, '-T', 'fields', '-E', 'separator=\t', ...fields.flatMap((f) => ['-e', f])];
   return new Promise((resolve, reject) => {
     execFile('tshark', args, { encoding: 'utf8', maxBuffer: 256 << 20 }, (err, stdout) => {
       if (err && typeof (err as { code?: unknown }).code !== 'number') reject(err);

@@ -1,0 +1,211 @@
+/**
+ * Times one capture with both readers: the libpcap floor (`tcpdump -r FILE -w /dev/null`: read, parse record
+ * headers, write them back out, nothing else) and offpath (`offpath replay --summary-json FILE`: the whole
+ * engine pipeline). Runs alternate (tcpdump, offpath, tcpdump, ...) so that a burst of load from something else
+ * on the machine hurts both sides alike, and the best run of each is kept: the best run is the one least
+ * disturbed, which is the most repeatable figure on a shared machine.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { BenchContext } from '../harness/part.js';
+import { runTimed, type TimedRun } from '../harness/exec.js';
+import type { BenchCapture } from './captures.js';
+import { parseOffpathSummary, sumDecodeErrors, type OffpathSummary } from './offpath-summary.js';
+
+/** The ratio offpath_pps / tcpdump_pps that the engine aims for on one core. */
+export const RATIO_GOAL = 0.5;
+
+export interface Tools {
+  tcpdump: string | undefined;
+  /** Absolute path of dist/src/cli/main.js when it exists. */
+  offpathCli: string | undefined;
+  /** CPU the measured processes are pinned to, or undefined. */
+  cpu: number | undefined;
+}
+
+export interface TcpdumpFigures {
+  bestSeconds: number;
+  pps: number;
+  nsPerPacket: number;
+  maxRssBytes: number | null;
+  runSeconds: number[];
+}
+
+export interface OffpathFigures {
+  /** Pipeline time of the best run, as offpath reports it. */
+  seconds: number;
+  pps: number;
+  nsPerPacket: number;
+  /** Best wall time of the whole process (node start-up included), and the rate it gives. */
+  wallSeconds: number;
+  wallPps: number;
+  peakRssBytes: number | null;
+  /** Peak RSS seen from outside (GNU time), to cross-check peakRssBytes. */
+  externalMaxRssBytes: number | null;
+  bytesPerSession: number | null;
+  sessionTableCapacity: number | null;
+  sessions: OffpathSummary['sessions'];
+  decodeErrors: OffpathSummary['decodeErrors'];
+  decodeErrorTotal: number | null;
+  packets: number | null;
+  bytes: number | null;
+  runs: { seconds: number | null; wallSeconds: number }[];
+  /** The summary object of the best run, verbatim. */
+  summary: unknown;
+}
+
+export interface CaptureFigures {
+  capture: Omit<BenchCapture, 'synthetic'>;
+  tcpdump: TcpdumpFigures | null;
+  offpath: OffpathFigures | null;
+  /** offpath.pps / tcpdump.pps (pipeline time against tcpdump's wall time). */
+  ratio: number | null;
+  /** The same with offpath's whole-process wall time (start-up included): the pessimistic view. */
+  ratioWall: number | null;
+  ratioGoal: number;
+  meetsGoal: boolean | null;
+  /** Anything wrong: failed runs, missing fields, packet counts that disagree. */
+  problems: string[];
+}
+
+export async function measureCapture(ctx: BenchContext, capture: BenchCapture, tools: Tools): Promise<CaptureFigures> {
+  const o = ctx.options;
+  const problems: string[] = [];
+  warmPageCache(capture.path);
+
+  const tcpdumpRuns: TimedRun[] = [];
+  const offpathRuns: { run: TimedRun; summary: OffpathSummary; raw: unknown }[] = [];
+  let offpathFailed = false;
+  let tcpdumpFailed = false;
+  for (let r = 1; r <= o.runs; r++) {
+    if (tools.tcpdump && !tcpdumpFailed) {
+      const run = await runTimed(tools.tcpdump, ['-r', capture.path, '-w', '/dev/null'], {
+        cpu: tools.cpu,
+        timeoutSeconds: o.timeoutSeconds,
+      });
+      if (run.exitCode === 0) {
+        tcpdumpRuns.push(run);
+        ctx.log(`  run ${r}/${o.runs} tcpdump  ${run.wallSeconds.toFixed(3)} s  ${rate(capture.packets, run.wallSeconds)}`);
+      } else {
+        tcpdumpFailed = true;
+        problems.push(`tcpdump failed: ${describeFailure(run)}`);
+      }
+    }
+    if (tools.offpathCli && !offpathFailed) {
+      const run = await runTimed(
+        process.execPath,
+        [...o.nodeArgs, tools.offpathCli, 'replay', '--summary-json', capture.path],
+        { cpu: tools.cpu, timeoutSeconds: o.timeoutSeconds },
+      );
+      const parsed = parseOffpathSummary(run.stdout);
+      if (run.exitCode !== 0 || !parsed.summary) {
+        offpathFailed = true;
+        problems.push(`offpath replay failed: ${describeFailure(run)}${parsed.problems.length ? `; ${parsed.problems[0]}` : ''}`);
+      } else {
+        if (r === 1) problems.push(...parsed.problems.map((p) => `offpath summary: ${p}`));
+        offpathRuns.push({ run, summary: parsed.summary, raw: parsed.raw });
+        const s = parsed.summary.seconds;
+        ctx.log(
+          `  run ${r}/${o.runs} offpath  ${s === null ? '?' : s.toFixed(3)} s pipeline, ${run.wallSeconds.toFixed(3)} s wall  ` +
+            (s === null ? '' : rate(capture.packets, s)),
+        );
+      }
+    }
+  }
+
+  const tcpdump = tcpdumpFigures(capture, tcpdumpRuns);
+  const offpath = offpathFigures(capture, offpathRuns, problems);
+  const ratio = tcpdump && offpath ? offpath.pps / tcpdump.pps : null;
+  const ratioWall = tcpdump && offpath ? offpath.wallPps / tcpdump.pps : null;
+  const { synthetic: _omit, ...captureRecord } = capture;
+  return {
+    capture: captureRecord,
+    tcpdump,
+    offpath,
+    ratio,
+    ratioWall,
+    ratioGoal: RATIO_GOAL,
+    meetsGoal: ratio === null ? null : ratio >= RATIO_GOAL,
+    problems,
+  };
+}
+
+function tcpdumpFigures(capture: BenchCapture, runs: TimedRun[]): TcpdumpFigures | null {
+  if (runs.length === 0) return null;
+  const best = runs.reduce((a, b) => (b.wallSeconds < a.wallSeconds ? b : a));
+  const pps = capture.packets / best.wallSeconds;
+  return {
+    bestSeconds: best.wallSeconds,
+    pps,
+    nsPerPacket: 1e9 / pps,
+    maxRssBytes: best.maxRssBytes,
+    runSeconds: runs.map((r) => r.wallSeconds),
+  };
+}
+
+function offpathFigures(
+  capture: BenchCapture,
+  runs: { run: TimedRun; summary: OffpathSummary; raw: unknown }[],
+  problems: string[],
+): OffpathFigures | null {
+  if (runs.length === 0) return null;
+  // Best = shortest pipeline time; fall back to wall time if the summary has no usable `seconds`.
+  const key = (x: (typeof runs)[number]): number => x.summary.seconds ?? x.run.wallSeconds;
+  const best = runs.reduce((a, b) => (key(b) < key(a) ? b : a));
+  const bestWall = Math.min(...runs.map((x) => x.run.wallSeconds));
+  const s = best.summary;
+  const seconds = key(best);
+  // offpath's own pps is preferred (it knows what it counted); packets / seconds otherwise.
+  const pps = s.pps ?? (s.packets ?? capture.packets) / seconds;
+  if (s.packets !== null && s.packets !== capture.packets) {
+    problems.push(`offpath counted ${s.packets} packets, the capture has ${capture.packets}`);
+  }
+  const decodeErrorTotal = sumDecodeErrors(s.decodeErrors);
+  return {
+    seconds,
+    pps,
+    nsPerPacket: 1e9 / pps,
+    wallSeconds: bestWall,
+    wallPps: capture.packets / bestWall,
+    peakRssBytes: s.peakRssBytes,
+    externalMaxRssBytes: best.run.maxRssBytes,
+    bytesPerSession: s.sessionTable?.bytesPerSession ?? null,
+    sessionTableCapacity: s.sessionTable?.capacity ?? null,
+    sessions: s.sessions,
+    decodeErrors: s.decodeErrors,
+    decodeErrorTotal,
+    packets: s.packets,
+    bytes: s.bytes,
+    runs: runs.map((x) => ({ seconds: x.summary.seconds, wallSeconds: x.run.wallSeconds })),
+    summary: best.raw,
+  };
+}
+
+function describeFailure(run: TimedRun): string {
+  const how = run.timedOut
+    ? 'timed out'
+    : run.signal
+      ? `killed by ${run.signal}`
+      : `exit code ${run.exitCode}`;
+  const tail = run.stderrTail.trim().split('\n').slice(-3).join(' | ');
+  return tail ? `${how}: ${tail}` : how;
+}
+
+function rate(packets: number, seconds: number): string {
+  return `${(packets / seconds / 1e6).toFixed(2)} M packets/s`;
+}
+
+/**
+ * Reads the file once so that every timed run finds it in the page cache: otherwise the first run of whichever
+ * tool goes first would pay for the disk.
+ */
+function warmPageCache(path: string): void {
+  const fd = openSync(path, 'r');
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  try {
+    while (readSync(fd, buf, 0, buf.length, null) > 0) {
+      // discard
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { U32Table } from '../../src/intel/u32-table.js';
+import { WideTable } from '../../src/intel/wide-table.js';
+import { prng, randInt, randU32 } from './helpers.js';
+
+describe('U32Table (open addressing, backward-shift deletion)', () => {
+  it('agrees with a Map under random inserts, overwrites and deletes, through growth', () => {
+    const rand = prng(1);
+    const table = new U32Table();
+    const model = new Map<number, number>();
+    // A small key universe forces collisions, long probe runs and deletes in the middle of clusters.
+    const universe = Array.from({ length: 3000 }, () => randU32(rand));
+    universe.push(0, 0xffffffff);
+    let checkedWhileGrowing = 0;
+    for (let step = 0; step < 60000; step++) {
+      const key = universe[randInt(rand, universe.length)]!;
+      const r = rand();
+      if (r < 0.55) {
+        const value = 1 + randInt(rand, 1000);
+        table.set(key, value);
+        model.set(key, value);
+      } else {
+        expect(table.delete(key)).toBe(model.delete(key));
+      }
+      if (step % 997 === 0 || table.growing) {
+        if (table.growing) checkedWhileGrowing++;
+        expect(table.size).toBe(model.size);
+        const wrong = universe.filter((k) => table.get(k) !== (model.get(k) ?? 0));
+        expect(wrong).toEqual([]);
+      }
+    }
+    // Incremental growth must have been caught half-way (lookups probing both arrays) and checked there.
+    expect(checkedWhileGrowing).toBeGreaterThan(10);
+    let seen = 0;
+    table.forEach((k, v) => {
+      expect(model.get(k)).toBe(v);
+      seen++;
+    });
+    expect(seen).toBe(model.size);
+  });
+
+  it('grows without a full rehash: one change moves a bounded number of slots', () => {
+    const table = new U32Table();
+    for (let i = 0; i < 200000; i++) table.set(i * 2654435761 >>> 0, i + 1);
+    let growthsSeen = 0;
+    let wasGrowing = false;
+    for (let i = 200000; i < 400000; i++) {
+      table.set(i * 2654435761 >>> 0, i + 1);
+      if (table.growing && !wasGrowing) growthsSeen++;
+      wasGrowing = table.growing;
+    }
+    expect(growthsSeen).toBeGreaterThan(0);
+    let wrong = 0;
+    for (let i = 0; i < 400000; i += 3) if (table.get(i * 2654435761 >>> 0) !== i + 1) wrong++;
+    expect(wrong).toBe(0);
+    expect(table.size).toBe(400000);
+    let seen = 0;
+    table.forEach(() => seen++);
+    expect(seen).toBe(400000);
+  });
+
+  it('keeps every key reachable after deleting all but a few (no tombstone decay)', () => {
+    const table = new U32Table();
+    for (let i = 0; i < 10000; i++) table.set(i * 7919, i + 1);
+    for (let i = 0; i < 10000; i++) if (i % 100 !== 0) table.delete(i * 7919);
+    expect(table.size).toBe(100);
+    let wrong = 0;
+    for (let i = 0; i < 10000; i++) if (table.get(i * 7919) !== (i % 100 === 0 ? i + 1 : 0)) wrong++;
+    expect(wrong).toBe(0);
+  });
+});
+
+describe('WideTable', () => {
+  for (const width of [2, 4, 5]) {
+    it(`width ${width} agrees with a Map under random changes`, () => {
+      const rand = prng(100 + width);
+      const table = new WideTable(width);
+      const model = new Map<string, number>();
+      const universe = Array.from({ length: 2000 }, () => Uint32Array.from({ length: width }, () => (rand() < 0.3 ? 0 : randU32(rand))));
+      const name = (k: Uint32Array) => k.join(',');
+      let checkedWhileGrowing = 0;
+      for (let step = 0; step < 40000; step++) {
+        const key = universe[randInt(rand, universe.length)]!;
+        if (rand() < 0.55) {
+          const value = 1 + randInt(rand, 1000);
+          table.set(key, value);
+          model.set(name(key), value);
+        } else {
+          expect(table.delete(key)).toBe(model.delete(name(key)));
+        }
+        if (step % 1999 === 0 || table.growing) {
+          if (table.growing) checkedWhileGrowing++;
+          expect(table.size).toBe(model.size);
+          expect(universe.filter((k) => table.get(k) !== (model.get(name(k)) ?? 0))).toEqual([]);
+        }
+      }
+      expect(checkedWhileGrowing).toBeGreaterThan(10);
+    });
+  }
+});
