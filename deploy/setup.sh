@@ -42,8 +42,10 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   exit 1
 fi
 
-echo "offpath setup: npm ci"
-npm ci --no-audit --no-fund --loglevel=error
+# `npm install`, not `npm ci`: npm 11's ci refuses any lock file that lacks other platforms' optional packages
+# (rollup's, through vitest), and npm itself never writes them on Linux. install still takes the locked versions.
+echo "offpath setup: npm install (locked versions)"
+npm install --no-audit --no-fund --loglevel=error
 echo "offpath setup: build"
 npm run --silent build
 npm link --no-audit --no-fund --loglevel=error >/dev/null
