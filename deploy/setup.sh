@@ -51,5 +51,5 @@ npm run --silent build
 npm link --no-audit --no-fund --loglevel=error >/dev/null
 chmod +x dist/src/cli/main.js
 
-echo "offpath setup: main job on the bundled default (offpath replay pcaps/http-curl.pcap pcaps/tls-sni.pcap pcaps/dns.pcap)"
-offpath replay pcaps/http-curl.pcap pcaps/tls-sni.pcap pcaps/dns.pcap
+echo "offpath setup: main job on the bundled default (replay of bundled captures against deploy/intel/demo.csv)"
+offpath replay --intel deploy/intel/demo.csv pcaps/http-curl.pcap pcaps/tls-sni.pcap pcaps/dns.pcap pcaps/qinq.pcap
