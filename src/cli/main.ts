@@ -62,7 +62,7 @@ main(process.argv.slice(2)).then(
       process.exitCode = ExitCode.usage;
     } else if (err instanceof OffpathError) {
       process.stderr.write(`offpath: ${err.message}\n`);
-      process.exitCode = err.code === 'capture_file' ? ExitCode.input : ExitCode.environment;
+      process.exitCode = err.code === 'capture_file' || err.code.startsWith('intel') ? ExitCode.input : err.code === 'config' ? ExitCode.usage : ExitCode.environment;
     } else {
       process.stderr.write(`offpath: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = ExitCode.internal;

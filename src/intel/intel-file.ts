@@ -97,16 +97,19 @@ const RESERVED_KINDS: readonly IndicatorKind[] = ['ipv4', 'ipv6', 'cidr4', 'cidr
 
 /** Loads an intel file into `set`. Throws IntelFileError when the file cannot be read or its CSV header is unusable. */
 export async function loadIntelFile(path: string, set: IntelSet, options: IntelLoadOptions = {}): Promise<IntelLoadStats> {
-  const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+  // stat first: a stream opened on a missing file emits its error event before anyone listens, and that
+  // would be an uncaught exception rather than a typed error.
+  let stream: ReturnType<typeof createReadStream> | undefined;
   try {
     const { size } = await stat(path);
+    stream = createReadStream(path, { highWaterMark: 256 * 1024 });
     return await loadIntelStream(stream, set, { expectedBytes: size, ...options, source: options.source ?? basename(path) }, path);
   } catch (err) {
     if (err instanceof OffpathError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new IntelFileError(path, 0, `cannot read: ${e.code ?? e.message}`, e.code === 'ENOENT' ? 'check the path' : undefined);
   } finally {
-    stream.destroy();
+    stream?.destroy();
   }
 }
 
@@ -120,6 +123,8 @@ export async function loadIntelStream(
   const loader = new IntelLineLoader(set, options, name);
   const started = performance.now();
   const lines = await readLines(source, loader, options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
+  // Finish table growth left half-way by the load, in slices, so lookups keep running in between.
+  while (set.maintain()) await new Promise<void>((resolve) => setImmediate(resolve));
   return loader.result(lines, performance.now() - started);
 }
 

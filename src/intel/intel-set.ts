@@ -203,6 +203,15 @@ export class IntelSet {
     return removed;
   }
 
+  /**
+   * Background work, bounded by `budget` table slots per growing table: finishes incremental table growth (which
+   * otherwise advances only with changes, leaving a static set with two arrays and slower misses). Call it from an
+   * idle timer, e.g. next to expire(); loaders call it after a load. Returns whether work remains.
+   */
+  maintain(budget = 1 << 16): boolean {
+    return this.index.maintain(budget);
+  }
+
   /** Earliest expiry among entries (epoch seconds), or 0 when nothing expires: when to call expire() next. */
   nextExpiry(): number {
     const next = this.earliestExpiry();

@@ -165,6 +165,24 @@ export class LookupIndex {
     else if (kind === K_PORT6) this.port6.reserve(count);
   }
 
+  /**
+   * Background work: moves up to `budget` slots of every table still draining an old array after growth.
+   * Returns whether any table is still growing.
+   */
+  maintain(budget: number): boolean {
+    let more = false;
+    const step = (t: U32Table | WideTable): void => {
+      if (t.growing && t.advance(budget)) more = true;
+    };
+    step(this.v4);
+    step(this.v6);
+    step(this.port4);
+    step(this.port6);
+    for (const t of this.cidr4) step(t);
+    for (const t of this.cidr6) step(t);
+    return more;
+  }
+
   get byteLength(): number {
     let n = this.v4.byteLength + this.v6.byteLength + this.port4.byteLength + this.port6.byteLength +
       this.summary16.byteLength + (this.summaryCounts ? this.summaryCounts.byteLength : 0);

@@ -120,7 +120,13 @@ export class U32Table {
     }
   }
 
-  /** Whether an incremental growth is under way (for tests). */
+  /** Moves up to `count` more old slots (background work between changes); returns whether growth goes on. */
+  advance(count: number): boolean {
+    this.migrate(count);
+    return this.old !== null;
+  }
+
+  /** Whether an incremental growth is under way. */
   get growing(): boolean {
     return this.old !== null;
   }

@@ -117,6 +117,12 @@ export class WideTable {
     }
   }
 
+  /** Moves up to `count` more old slots (background work between changes); returns whether growth goes on. */
+  advance(count: number): boolean {
+    this.migrate(count);
+    return this.old !== null;
+  }
+
   get growing(): boolean {
     return this.old !== null;
   }

@@ -438,6 +438,30 @@ describe('exact-only sets (single-probe path)', () => {
   });
 });
 
+describe('incremental growth', () => {
+  it('lookups stay right while tables grow and while maintain() drains them in slices', () => {
+    const set = new IntelSet();
+    const ips: number[] = [];
+    // Add until some table is caught half-way through a growth (maintain(0) reports it without doing work).
+    for (let i = 0; i < 200000 && (i < 20000 || !set.maintain(0)); i++) {
+      const ip = (i * 2654435761) >>> 0;
+      ips.push(ip);
+      set.upsert({ indicator: v4Text(ip), action: i % 3 === 0 ? 'monitor' : 'block' });
+      set.upsert({ indicator: `${v4Text((ip & 0xffffff00) >>> 0)}/24`, source: 'cidrs' });
+    }
+    const check = (): number => ips.filter((ip, i) => set.actionOf(set.matchV4(ip)) !== (i % 3 === 0 ? 'monitor' : 'block')).length;
+    expect(check()).toBe(0);
+    let slices = 0;
+    while (set.maintain(64)) {
+      slices++;
+      if (slices % 50 === 0) expect(check()).toBe(0);
+    }
+    expect(slices).toBeGreaterThan(0);
+    expect(set.maintain()).toBe(false);
+    expect(check()).toBe(0);
+  });
+});
+
 describe('expiry', () => {
   it('entries stop matching exactly at their expiry, before and after expire() runs', () => {
     let now = 1000;
