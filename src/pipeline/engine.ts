@@ -87,7 +87,7 @@ export class Engine {
     const fresh = this.matcher!.refresh(this.table, s);
     const responder = this.responder!;
     // A session with no verdict costs nothing more, unless a hold-down may apply to a new connection.
-    if (this.table.verdict(s) >= 0 || (this.table.lastCreated && responder.holdDownActive) || responder.records.has(s)) {
+    if (this.table.verdict(s) >= 0 || (this.table.lastCreated && responder.holdDownActive) || this.table.isResponding(s)) {
       responder.onPacket(s, this.pkt, this.table.lastDirection, tsSec, tsNsec, fresh);
     }
   }

@@ -107,6 +107,7 @@ export class Responder {
 
   /** Forgets a session that ended; returns its record, if it had one, for the verdict log. */
   release(s: number): MatchRecord | undefined {
+    if (!this.table.isResponding(s)) return undefined;
     const record = this.records.get(s);
     if (record) this.records.delete(s);
     return record;
@@ -131,6 +132,7 @@ export class Responder {
     if (!previous || previous.action !== action) this.matches[action]++;
     if (action === 'block') record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
     this.records.set(s, record);
+    this.table.setResponding(s);
     return record;
   }
 
@@ -142,6 +144,7 @@ export class Responder {
     this.matches.block++;
     record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
     this.records.set(s, record);
+    this.table.setResponding(s);
     return record;
   }
 

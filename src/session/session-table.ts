@@ -29,6 +29,7 @@ export interface SessionTableOptions {
 }
 
 const FLAG_IPV4 = 1;
+const FLAG_RESPONDING = 2;
 /** Per-direction flags (bits 8-15 of the direction's state word). */
 const DIR_SEEN = 1 << 8;
 const DIR_HAS_ISN = 2 << 8;
@@ -586,6 +587,15 @@ export class SessionTable {
 
   verdictSide(s: number): number {
     return (this.rows[s * ROW_WORDS + W_INFO]! >>> 16) & 1;
+  }
+
+  /** Whether the respond stage holds a record for this session (a flag on the row: no map lookup per packet). */
+  isResponding(s: number): boolean {
+    return (this.rows[s * ROW_WORDS + W_INFO]! & FLAG_RESPONDING) !== 0;
+  }
+
+  setResponding(s: number): void {
+    this.rows[s * ROW_WORDS + W_INFO] = (this.rows[s * ROW_WORDS + W_INFO]! | FLAG_RESPONDING) >>> 0;
   }
 
   setVerdict(s: number, version: number, handle: number, side: number): void {

@@ -20,7 +20,7 @@ export class ChunkedFile {
   private eof = false;
   private readonly maxBuffer: number;
 
-  constructor(path: string, chunkSize = 4 << 20, maxBuffer = 64 << 20) {
+  constructor(path: string, chunkSize = 8 << 20, maxBuffer = 64 << 20) {
     this.path = path;
     try {
       this.fd = path === '-' ? 0 : openSync(path, 'r');

@@ -6,6 +6,7 @@
  * `--only NAME` then runs just that part.
  */
 import { enginePart } from '../engine/engine-part.js';
+import { intelReplayPart } from '../intel-replay/intel-replay-part.js';
 import type { BenchPart } from './part.js';
 import { scriptPart } from './script-part.js';
 
@@ -15,6 +16,7 @@ export const BENCH_PARTS: readonly BenchPart[] = [
     nodeArgs: ['--expose-gc'], // it measures heap per entry
     quickArgs: ['--quick'],
   }),
+  intelReplayPart,
 ];
 
 export function findPart(name: string): BenchPart | undefined {
