@@ -29,13 +29,11 @@ export function sessionAddress(table: SessionTable, session: number, side: numbe
   );
 }
 
-/** The session as one JSON line, written when it ends. Built only when someone asked for the session log. */
-export function sessionRecordJson(table: SessionTable, s: number, reason: number): string {
-  const toResponder = table.packets(s, 0);
-  const toInitiator = table.packets(s, 1);
+/** The fields that name a session in every record about it: protocol, 5-tuple (src = initiator) and VLAN tags. */
+export function sessionIdentity(table: SessionTable, s: number) {
   // The initiator's tags, or the responder's when only the responder was seen.
-  const vlan = toResponder > 0 ? table.dirVlan(s, 0) : table.dirVlan(s, 1);
-  return JSON.stringify({
+  const vlan = table.packets(s, 0) > 0 ? table.dirVlan(s, 0) : table.dirVlan(s, 1);
+  return {
     proto: protoName(table.proto(s)),
     src: sessionAddress(table, s, 0),
     sport: table.port(s, 0),
@@ -43,6 +41,15 @@ export function sessionRecordJson(table: SessionTable, s: number, reason: number
     dport: table.port(s, 1),
     vlan: vlan === 0 ? null : vlan >>> 12,
     innerVlan: (vlan & 0xfff) === 0 ? null : vlan & 0xfff,
+  };
+}
+
+/** The session as one JSON line, written when it ends. Built only when someone asked for the session log. */
+export function sessionRecordJson(table: SessionTable, s: number, reason: number): string {
+  const toResponder = table.packets(s, 0);
+  const toInitiator = table.packets(s, 1);
+  return JSON.stringify({
+    ...sessionIdentity(table, s),
     firstTs: round6(table.firstTs(s)),
     lastTs: round6(table.lastTs(s)),
     packets: toResponder + toInitiator,

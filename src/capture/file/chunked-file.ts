@@ -20,7 +20,12 @@ export class ChunkedFile {
   private eof = false;
   private readonly maxBuffer: number;
 
-  constructor(path: string, chunkSize = 8 << 20, maxBuffer = 64 << 20) {
+  /**
+   * 512 KiB chunks: small enough that the bytes read() copies in are still in cache when the decoder reads
+   * them. Measured on the 5 M-packet synthetic capture: 1.61 M packets/s with 512 KiB against 1.25 M with
+   * 8 MiB, whose copies go out to memory and come back cold.
+   */
+  constructor(path: string, chunkSize = 512 << 10, maxBuffer = 64 << 20) {
     this.path = path;
     try {
       this.fd = path === '-' ? 0 : openSync(path, 'r');

@@ -177,20 +177,17 @@ export class PcapngReader implements PacketSource {
   }
 
   private readEnhancedPacket(p: number, length: number, blockOffset: number): boolean {
-    if (length < 32) throw new CaptureFileError(this.file.path, blockOffset, `enhanced packet block too short (${length} bytes)`);
-    const id = this.u32(p + 8);
-    const desc = this.iface(id, blockOffset);
-    const captured = this.u32(p + 20);
-    if (captured > MAX_RECORD_BYTES || 28 + captured + 4 > length) {
-      throw new CaptureFileError(this.file.path, blockOffset + 20, `impossible captured length ${captured} in a ${length}-byte block`);
-    }
-    this.setTimestamp(desc, this.u32(p + 12), this.u32(p + 16));
-    return this.setPacket(p + 28, captured, this.u32(p + 24), desc, id, blockOffset);
+    return this.readTimestampedPacket(p, length, blockOffset, this.u32(p + 8), 'enhanced packet block');
   }
 
+  /** The obsolete Packet Block: like an EPB but with a 16-bit interface id followed by a drop count. */
   private readObsoletePacket(p: number, length: number, blockOffset: number): boolean {
-    if (length < 32) throw new CaptureFileError(this.file.path, blockOffset, `packet block too short (${length} bytes)`);
-    const id = this.u16(p + 8);
+    return this.readTimestampedPacket(p, length, blockOffset, this.u16(p + 8), 'packet block');
+  }
+
+  /** EPB and PB share their layout after the interface id: timestamp, captured and original length, data. */
+  private readTimestampedPacket(p: number, length: number, blockOffset: number, id: number, what: string): boolean {
+    if (length < 32) throw new CaptureFileError(this.file.path, blockOffset, `${what} too short (${length} bytes)`);
     const desc = this.iface(id, blockOffset);
     const captured = this.u32(p + 20);
     if (captured > MAX_RECORD_BYTES || 28 + captured + 4 > length) {
