@@ -389,6 +389,90 @@ export class IntelSet {
     return deny;
   }
 
+  /**
+   * Cold path, for logging what an allow overrode: the most specific live block or monitor entry for one
+   * IPv4 endpoint, ignoring allow entries (primaries and shadows alike). Handle or -1. Allocates.
+   */
+  overriddenV4(ip: number, port = 0, proto = 0): number {
+    ip >>>= 0;
+    const candidates: [number, number][] = [];
+    const pc = proto === IP_PROTO_TCP ? 1 : proto === IP_PROTO_UDP ? 2 : 0;
+    if (port !== 0 && this.port4.size !== 0) {
+      const key = this.key2;
+      key[0] = ip;
+      if (pc !== 0) {
+        key[1] = port | (pc << 16);
+        candidates.push([K_PORT4, this.port4.get(key)]);
+      }
+      key[1] = port;
+      candidates.push([K_PORT4, this.port4.get(key)]);
+    }
+    candidates.push([K_V4, this.v4.get(ip)]);
+    for (let len = 31; len >= 0; len--) {
+      if (this.index.cidr4Mask & (1 << len)) candidates.push([K_CIDR4, this.cidr4[len]!.get((ip & MASK4[len]!) >>> 0)]);
+    }
+    return this.firstNonAllow(candidates);
+  }
+
+  /** IPv6 counterpart of overriddenV4. */
+  overriddenV6(w0: number, w1: number, w2: number, w3: number, port = 0, proto = 0): number {
+    const candidates: [number, number][] = [];
+    const pc = proto === IP_PROTO_TCP ? 1 : proto === IP_PROTO_UDP ? 2 : 0;
+    if (port !== 0 && this.port6.size !== 0) {
+      const key = this.key5;
+      key[0] = w0;
+      key[1] = w1;
+      key[2] = w2;
+      key[3] = w3;
+      if (pc !== 0) {
+        key[4] = port | (pc << 16);
+        candidates.push([K_PORT6, this.port6.get(key)]);
+      }
+      key[4] = port;
+      candidates.push([K_PORT6, this.port6.get(key)]);
+    }
+    const key = this.key4;
+    key[0] = w0;
+    key[1] = w1;
+    key[2] = w2;
+    key[3] = w3;
+    candidates.push([K_V6, this.v6.get(key)]);
+    const present = this.index.cidr6Mask;
+    for (let len = 127; len >= 0; len--) {
+      if (!(present[len >>> 5]! & (1 << (len & 31)))) continue;
+      const m = len << 2;
+      key[0] = w0 & MASK6[m]!;
+      key[1] = w1 & MASK6[m + 1]!;
+      key[2] = w2 & MASK6[m + 2]!;
+      key[3] = w3 & MASK6[m + 3]!;
+      candidates.push([K_CIDR6, this.cidr6[len]!.get(key)]);
+    }
+    return this.firstNonAllow(candidates);
+  }
+
+  /** In specificity order: the first key holding a live non-allow entry (primary or shadow), best action first. */
+  private firstNonAllow(candidates: [number, number][]): number {
+    const now = this.clock();
+    for (const [kind, v] of candidates) {
+      if (v === 0) continue;
+      const store = this.stores[kind]!;
+      const primary = v >>> 3;
+      let best = -1;
+      let bestAction = 0;
+      for (const index of [primary, ...(this.shadows.get(makeHandle(kind, primary)) ?? []).map((h) => h & INDEX_MASK)]) {
+        const expiry = store.expiry[index]!;
+        if (expiry !== 0 && expiry <= now) continue;
+        const action = store.flags[index]! & FLAG_ACTION_MASK;
+        if (action !== ACTION_ALLOW && action > bestAction) {
+          best = makeHandle(kind, index);
+          bestAction = action;
+        }
+      }
+      if (best >= 0) return best;
+    }
+    return -1;
+  }
+
   /** IPv6 lookup from a word array (e.g. a decoder's Uint32Array), at `offset`. */
   matchV6Words(words: ArrayLike<number>, offset = 0, port = 0, proto = 0, nowSeconds = -1): number {
     return this.matchV6(words[offset]!, words[offset + 1]!, words[offset + 2]!, words[offset + 3]!, port, proto, nowSeconds);

@@ -245,14 +245,14 @@ export class Responder {
     return true;
   }
 
-  /** Whether a block entry matched either endpoint, though allow decided the session. */
+  /** Whether a block entry matches either endpoint, though allow decided the session (same endpoint included). */
   private blockOverridden(s: number): boolean {
     const t = this.table;
     const proto = t.proto(s);
     for (let side = 0; side < 2; side++) {
       const h = t.isIpv4(s)
-        ? this.intel.matchV4(t.addressWord(s, side, 3), t.port(s, side), proto)
-        : this.intel.matchV6(t.addressWord(s, side, 0), t.addressWord(s, side, 1), t.addressWord(s, side, 2), t.addressWord(s, side, 3), t.port(s, side), proto);
+        ? this.intel.overriddenV4(t.addressWord(s, side, 3), t.port(s, side), proto)
+        : this.intel.overriddenV6(t.addressWord(s, side, 0), t.addressWord(s, side, 1), t.addressWord(s, side, 2), t.addressWord(s, side, 3), t.port(s, side), proto);
       if (h >= 0 && this.intel.actionCodeOf(h) === ACTION_BLOCK) return true;
     }
     return false;

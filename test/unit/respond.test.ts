@@ -149,6 +149,20 @@ describe('resets per TCP state', () => {
     expect(Array.from(toClient.frame.subarray(0, 6))).toEqual(B.MAC_A);
   });
 
+  test('IPv6: an allow CIDR overriding a port block on the same endpoint is logged, nothing sent', () => {
+    const intel = new IntelSet();
+    intel.upsert({ indicator: '[2001:2::2]:80/tcp', action: 'block', source: 'feed' });
+    intel.upsert({ indicator: '2001:2::/32', action: 'allow', source: 'soc' });
+    const sent: unknown[] = [];
+    const ended: MatchRecord[] = [];
+    const engine = new Engine({ capacity: 10, intel, sink: { send: () => sent.push(1) }, onMatchEnd: (_t, _s, r) => ended.push(r) });
+    const frame = B.ethernet(B.ETH.IPV6, B.ipv6({ src: '2001:2::1', dst: '2001:2::2', next: B.PROTO.TCP, hopLimit: 60 } as never, B.tcp({ sport: 40000, dport: 80, seq: C, flags: SYN })));
+    engine.handle(frame, 0, frame.length, frame.length, LinkType.ETHERNET, 1000, 0);
+    engine.finish();
+    expect(sent).toHaveLength(0);
+    expect(ended[0]).toMatchObject({ action: 'allow', guard: 'allowlist', indicator: '2001:2::/32' });
+  });
+
   test('IPv6 sessions get IPv6 resets', () => {
     const h = harness(blockSet('2001:2::2'));
     const frame = B.ethernet(B.ETH.IPV6, B.ipv6({ src: '2001:2::1', dst: '2001:2::2', next: B.PROTO.TCP, hopLimit: 60 } as never, B.tcp({ sport: 40000, dport: 80, seq: C, flags: SYN })));
@@ -161,14 +175,34 @@ describe('resets per TCP state', () => {
 });
 
 describe('guards', () => {
-  test('allow wins over block whatever the prefix lengths: a broad allow on the same endpoint sends nothing', () => {
+  test('allow wins over block whatever the prefix lengths: a broad allow on the same endpoint sends nothing and is logged', () => {
     const intel = new IntelSet();
     intel.upsert({ indicator: `${SERVER}:443/tcp`, action: 'block', source: 'feed' });
     intel.upsert({ indicator: '198.18.0.0/16', action: 'allow', source: 'soc' });
     const h = harness(intel);
     h.feed(tcpFrame('c', SYN, C, 0));
     h.feed(tcpFrame('c', ACK, C + 1, 0));
+    h.engine.finish();
     expect(h.sent).toHaveLength(0);
+    expect(h.ended[0]).toMatchObject({ action: 'allow', guard: 'allowlist', indicator: '198.18.0.0/16' });
+  });
+
+  test('an allow with nothing to override leaves no record (an allowlisted network costs no memory per session)', () => {
+    const h = harness(blockSet('198.18.0.0/16', 'allow', 'soc'));
+    h.feed(tcpFrame('c', SYN, C, 0));
+    h.engine.finish();
+    expect(h.ended).toHaveLength(0);
+  });
+
+  test('the same indicator blocked by a feed and allowed by an analyst: allow wins, the block is seen as overridden', () => {
+    const intel = new IntelSet();
+    intel.upsert({ indicator: SERVER, action: 'block', source: 'feed' });
+    intel.upsert({ indicator: SERVER, action: 'allow', source: 'soc' });
+    const h = harness(intel);
+    h.feed(tcpFrame('c', SYN, C, 0));
+    h.engine.finish();
+    expect(h.sent).toHaveLength(0);
+    expect(h.ended[0]).toMatchObject({ action: 'allow', guard: 'allowlist' });
   });
 
   test('an allowed client talking to a blocked server is not reset, and the override is logged as the allowlist guard', () => {
