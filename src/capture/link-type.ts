@@ -14,9 +14,3 @@ export const LinkType = {
   NFLOG: 239,
   LINUX_SLL2: 276,
 } as const;
-
-const names = new Map<number, string>(Object.entries(LinkType).map(([k, v]) => [v, k]));
-
-export function linkTypeName(linkType: number): string {
-  return names.get(linkType) ?? `LINKTYPE_${linkType}`;
-}

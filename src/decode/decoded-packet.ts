@@ -21,7 +21,6 @@ export const NoFlowReason = {
   ipv4_fragment: 2,
   ipv6_fragment: 3,
   icmp_error: 4,
-  encrypted_or_opaque: 5,
 } as const;
 export const noFlowReasonNames = Object.keys(NoFlowReason) as (keyof typeof NoFlowReason)[];
 

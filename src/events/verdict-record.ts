@@ -18,5 +18,6 @@ export function verdictRecordJson(table: SessionTable, s: number, record: MatchR
     rounds: record.rounds,
     icmp: record.icmp,
     peerReset: record.peerReset,
+    withdrawn: record.withdrawn,
   });
 }

@@ -8,7 +8,6 @@ export class PipelineCounters {
   bytes = 0;
   /** Bytes on the wire (frame lengths before any snap length cut). */
   wireBytes = 0;
-  decodeErrorPackets = 0;
   readonly decodeErrors = new Float64Array(DECODE_ERROR_COUNT);
   readonly anomalies = new Float64Array(DECODE_ERROR_COUNT);
   readonly noFlow = new Float64Array(noFlowReasonNames.length);

@@ -8,11 +8,6 @@
  * Strings exist only at the edges (CLI, files, API, logs), and this module converts between the two.
  */
 
-export const enum IpVersion {
-  V4 = 4,
-  V6 = 6,
-}
-
 /**
  * Parses dotted-quad IPv4 strictly (four parts, each 0..255, no leading zeros beyond "0"). Returns -1 when
  * invalid. A character scan, not split(): intel files hold millions of addresses.
@@ -110,8 +105,4 @@ export function formatIPv6(w0: number, w1: number, w2: number, w3: number): stri
   const left = hex.slice(0, bestStart).join(':');
   const right = hex.slice(bestStart + bestLen).join(':');
   return `${left}::${right}`;
-}
-
-export function formatIPv6Words(words: ArrayLike<number>, offset = 0): string {
-  return formatIPv6(words[offset]!, words[offset + 1]!, words[offset + 2]!, words[offset + 3]!);
 }

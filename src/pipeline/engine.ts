@@ -75,7 +75,6 @@ export class Engine {
       return s;
     }
     if (result === DecodeResult.error) {
-      c.decodeErrorPackets++;
       c.decodeErrors[pkt.error]! += 1;
     } else {
       c.noFlow[pkt.noFlowReason]! += 1;

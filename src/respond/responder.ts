@@ -43,6 +43,8 @@ export interface MatchRecord {
   icmp: number;
   /** The peer answered with its own RST after ours, or a reset was seen after ours: the kill took. */
   peerReset: boolean;
+  /** The intel that decided was removed or expired while the session lived: nothing more is sent. */
+  withdrawn: boolean;
 }
 
 /**
@@ -92,10 +94,12 @@ export class Responder {
       } else if (isNewSyn(this.table, s, pkt) && this.inHoldDown(s, now)) {
         record = this.startHoldDown(s, now);
       } else {
+        // No verdict any more: a block whose indicator was removed or expired stops here.
+        if (record && record.indicator !== 'hold-down') record.withdrawn = true;
         return;
       }
     }
-    if (record.action !== 'block' || isStanding(record.guard)) return;
+    if (record.action !== 'block' || record.withdrawn || isStanding(record.guard)) return;
     if (this.table.proto(s) === IpProto.TCP) this.resetTcp(s, pkt, side, tsSec, tsNsec, now, record);
     else if (this.table.proto(s) === IpProto.UDP && this.options.udpIcmp && side === 0) this.answerUdp(s, pkt, tsSec, tsNsec, now, record);
   }
@@ -128,6 +132,7 @@ export class Responder {
       resets: previous?.resets ?? 0,
       icmp: previous?.icmp ?? 0,
       peerReset: previous?.peerReset ?? false,
+      withdrawn: false,
     };
     if (!previous || previous.action !== action) this.matches[action]++;
     if (action === 'block') record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
@@ -139,7 +144,7 @@ export class Responder {
   private startHoldDown(s: number, now: number): MatchRecord {
     const record: MatchRecord = {
       ts: now, indicator: 'hold-down', entryId: '', source: 'offpath', reason: 'recent block of the same client and service',
-      matchedSide: 'dst', action: 'block', guard: null, rounds: 0, resets: 0, icmp: 0, peerReset: false,
+      matchedSide: 'dst', action: 'block', guard: null, rounds: 0, resets: 0, icmp: 0, peerReset: false, withdrawn: false,
     };
     this.matches.block++;
     record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));

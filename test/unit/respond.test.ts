@@ -284,6 +284,19 @@ describe('hold-down and re-matching', () => {
     expect(h.ended.filter((r) => r.indicator === 'hold-down')).toHaveLength(1);
   });
 
+  test('a block removed while its session lives stops the resets, and the record says so', () => {
+    const intel = blockSet();
+    const h = harness(intel);
+    h.feed(tcpFrame('c', SYN, C, 0));
+    const afterFirst = h.sent.length;
+    expect(afterFirst).toBe(2);
+    intel.remove('feed', `${SERVER}:443/tcp`);
+    for (let i = 0; i < 3; i++) h.feed(tcpFrame('c', ACK | PSH, C + 1 + i, S + 1, [i]));
+    h.engine.finish();
+    expect(h.sent.length).toBe(afterFirst);
+    expect(h.ended[0]).toMatchObject({ action: 'block', withdrawn: true, rounds: 1 });
+  });
+
   test('the verdict is cached: no lookup per packet until the intel changes', () => {
     const intel = new IntelSet();
     intel.upsert({ indicator: '198.18.9.9', action: 'block', source: 'feed' });
