@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { ExitCode, OffpathError, UsageError } from '../util/errors.js';
+import { ExitCode, OffpathError, OutputClosedError, UsageError } from '../util/errors.js';
 import { replayCommand } from './commands/replay.js';
 
 const mainHelp = `Usage: offpath COMMAND [options]
@@ -57,7 +57,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
+    if (err instanceof OutputClosedError) {
+      process.exitCode = ExitCode.ok;
+    } else if (err instanceof UsageError) {
       process.stderr.write(`offpath: ${err.message}\n`);
       process.exitCode = ExitCode.usage;
     } else if (err instanceof OffpathError) {

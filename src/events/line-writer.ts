@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { OffpathError } from '../util/errors.js';
+import { OffpathError, OutputClosedError } from '../util/errors.js';
 
 /**
  * Buffered, synchronous line output to a file (or "-" for stdout). Synchronous on purpose: the replay loop
@@ -44,7 +44,12 @@ export class LineWriter {
     this.chunks = [];
     this.pending = 0;
     const buf = Buffer.from(text);
-    for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
+    try {
+      for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') throw new OutputClosedError(this.path);
+      throw err;
+    }
   }
 
   close(): void {

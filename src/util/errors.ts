@@ -25,6 +25,14 @@ export class CaptureFileError extends OffpathError {
   }
 }
 
+/** The reader of our output went away (for example `| head`): stop quietly, as Unix tools do. */
+export class OutputClosedError extends OffpathError {
+  constructor(path: string) {
+    super('output_closed', `${path}: the reader closed the output`);
+    this.name = 'OutputClosedError';
+  }
+}
+
 /** Bad command-line usage: exit code 2, like most Unix tools. */
 export class UsageError extends OffpathError {
   constructor(message: string, hint = 'run with --help for usage') {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ownPcapsDir, repoRoot } from '../support/corpus.js';
+import * as B from '../support/packet-builder.js';
 import { demoIntel } from '../support/replay-with-intel.js';
 
 /** The built CLI, as users run it (npm test builds dist/ first). */
@@ -64,6 +65,25 @@ describe('offpath CLI', () => {
     for (const l of lines) for (const f of ['proto', 'src', 'sport', 'dst', 'dport', 'vlan', 'firstTs', 'lastTs', 'packets', 'bytes', 'state']) expect(l).toHaveProperty(f);
     expect(readFileSync(verdicts, 'utf8').trim().split('\n')).toHaveLength(3);
     expect(readFileSync(rst).length).toBeGreaterThan(24 + s.rstPackets * 16);
+  });
+
+  test('output piped into a reader that stops early (| head) ends quietly, not as an internal error', async () => {
+    const big = join(tmp, 'big.pcap');
+    // 20,000 distinct UDP flows: far more session lines than a pipe buffer holds.
+    const records = Array.from({ length: 20_000 }, (_, i) => ({
+      data: B.ethIpv4Udp({ src: '198.18.1.1', dst: '198.18.2.2', sport: 1024 + (i % 60_000), dport: 5000 + Math.floor(i / 60_000) }),
+      tsSec: 1_700_000_000,
+      tsFrac: i,
+    }));
+    writeFileSync(big, B.buildPcap(records).bytes);
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [cli, 'replay', '-q', '--timeouts', 'none', '--sessions', '-', big], (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+      child.stdout!.once('data', () => child.stdout!.destroy());
+    });
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
   });
 
   test('a bad intel line is reported with its number and the rest loads', async () => {
