@@ -82,6 +82,12 @@ export class DecodedPacket {
   payloadLength = 0;
   payloadOffset = 0;
 
+  /**
+   * Capture time in seconds, set by the engine before tracking. A double field of this reused object is
+   * updated in place; passed as an argument to a call that is not inlined it would be boxed, per packet.
+   */
+  ts = 0.5;
+
   error: number = DecodeError.none;
   /** A non-fatal oddity (DecodeError code): counted, but the packet is still tracked. */
   anomaly: number = DecodeError.none;

@@ -1,3 +1,4 @@
+import type { PacketSource } from '../capture/packet-source.js';
 import { decodePacket } from '../decode/decoder.js';
 import { DecodedPacket, DecodeResult, IpProto } from '../decode/decoded-packet.js';
 import type { IntelSet } from '../intel/intel-set.js';
@@ -58,8 +59,22 @@ export class Engine {
     }
   }
 
+  /**
+   * Processes the current packet of a source. Reading the fields here rather than taking them as arguments
+   * keeps the timestamp (a double) from being boxed on the heap at every call.
+   */
+  handleSource(source: PacketSource): number {
+    this.pkt.ts = source.tsSec + source.tsNsec * 1e-9;
+    return this.process(source.data, source.offset, source.capturedLength, source.wireLength, source.linkType, source);
+  }
+
   /** Processes one captured frame. Returns the session index, or -1 when the packet has no flow. */
   handle(data: Uint8Array, offset: number, capturedLength: number, wireLength: number, linkType: number, tsSec: number, tsNsec: number): number {
+    this.pkt.ts = tsSec + tsNsec * 1e-9;
+    return this.process(data, offset, capturedLength, wireLength, linkType, null);
+  }
+
+  private process(data: Uint8Array, offset: number, capturedLength: number, wireLength: number, linkType: number, source: PacketSource | null): number {
     const c = this.counters;
     const pkt = this.pkt;
     c.packets++;
@@ -70,8 +85,8 @@ export class Engine {
     if (pkt.isFragment) c.fragments++;
     if (pkt.tunnelDepth > 0) c.tunnelled++;
     if (result === DecodeResult.flow) {
-      const s = this.table.track(pkt, tsSec + tsNsec * 1e-9, wireLength);
-      if (this.matcher !== null) this.matchAndRespond(s, tsSec, tsNsec);
+      const s = this.table.track(pkt, wireLength);
+      if (this.matcher !== null) this.matchAndRespond(s, source);
       return s;
     }
     if (result === DecodeResult.error) {
@@ -82,11 +97,14 @@ export class Engine {
     return -1;
   }
 
-  private matchAndRespond(s: number, tsSec: number, tsNsec: number): void {
+  private matchAndRespond(s: number, source: PacketSource | null): void {
     const fresh = this.matcher!.refresh(this.table, s);
     const responder = this.responder!;
     // A session with no verdict costs nothing more, unless a hold-down may apply to a new connection.
     if (this.table.verdict(s) >= 0 || (this.table.lastCreated && responder.holdDownActive) || this.table.isResponding(s)) {
+      // Whole seconds and nanoseconds, from the source when there is one (exact), else from pkt.ts.
+      const tsSec = source ? source.tsSec : Math.floor(this.pkt.ts);
+      const tsNsec = source ? source.tsNsec : Math.round((this.pkt.ts - tsSec) * 1e9);
       responder.onPacket(s, this.pkt, this.table.lastDirection, tsSec, tsNsec, fresh);
     }
   }

@@ -115,7 +115,7 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
       const size = opened.size;
       let sinceCheck = 0;
       while (source.next()) {
-        engine.handle(source.data, source.offset, source.capturedLength, source.wireLength, source.linkType, source.tsSec, source.tsNsec);
+        engine.handleSource(source);
         if (++sinceCheck === PROGRESS_EVERY_PACKETS && options.onProgress) {
           sinceCheck = 0;
           const now = performance.now();

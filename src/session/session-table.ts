@@ -145,10 +145,11 @@ export class SessionTable {
   }
 
   /**
-   * Finds or creates the session of a decoded packet (which must have a flow) and updates it.
-   * `ts` is the capture time in seconds; `frameBytes` the frame's length on the wire. Returns the session index.
+   * Finds or creates the session of a decoded packet (which must have a flow) and updates it. The capture
+   * time is `pkt.ts` (seconds); `frameBytes` is the frame's length on the wire. Returns the session index.
    */
-  track(pkt: DecodedPacket, ts: number, frameBytes: number): number {
+  track(pkt: DecodedPacket, frameBytes: number): number {
+    const ts = pkt.ts;
     if (ts >= this.nextExpiryCheck) this.expire(ts);
     const proto = pkt.l4Protocol;
     const frameVlan = (pkt.vlan0 << 12) | pkt.vlan1;
@@ -203,7 +204,7 @@ export class SessionTable {
       const swap = proto === IpProto.TCP && (pkt.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === (TcpFlag.SYN | TcpFlag.ACK);
       // Insert where the lookup stopped when that slot is (still) empty: a port-reuse end only shifts entries
       // at and after it. An eviction may empty a slot anywhere on the path, so then create() probes again.
-      session = this.create(pkt, meta, h, ts, swap, this.freeCount > 0 && this.isEmptySlot(slot) ? slot : -1);
+      session = this.create(pkt, meta, h, swap, this.freeCount > 0 && this.isEmptySlot(slot) ? slot : -1);
       dir = swap ? 1 : 0;
       this.lastCreated = true;
     }
@@ -224,7 +225,8 @@ export class SessionTable {
       const cls = this.classOf(session);
       if (cls !== ((rows[r + W_INFO]! >>> 8) & 0xff)) {
         this.unlink(session);
-        this.append(cls, session, ts);
+        this.rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
+        this.append(cls, session);
       }
     }
     return session;
@@ -295,7 +297,8 @@ export class SessionTable {
     return this.slots[2 * slot + 1] === 0;
   }
 
-  private create(pkt: DecodedPacket, meta: number, h: number, ts: number, swap: boolean, emptySlot: number): number {
+  private create(pkt: DecodedPacket, meta: number, h: number, swap: boolean, emptySlot: number): number {
+    const ts = pkt.ts;
     if (this.freeCount === 0) this.evictOne();
     const s = this.freeList[--this.freeCount]!;
     const rows = this.rows;
@@ -356,7 +359,8 @@ export class SessionTable {
       const last = this.rowsF64[(r + W_LAST_TS) >> 1]!;
       if (last <= this.rowsF64[(r + W_QUEUED_TS) >> 1]!) return s;
       this.unlink(s);
-      this.insertSorted(cls, s, last);
+      this.rowsF64[(r + W_QUEUED_TS) >> 1] = last;
+      this.insertSorted(cls, s);
     }
     return NONE;
   }
@@ -379,7 +383,8 @@ export class SessionTable {
           this.end(s, EndReason.timeout);
         } else {
           this.unlink(s);
-          this.insertSorted(cls, s, last);
+          this.rowsF64[(r + W_QUEUED_TS) >> 1] = last;
+          this.insertSorted(cls, s);
         }
       }
     }
@@ -420,7 +425,8 @@ export class SessionTable {
     slots[2 * hole + 1] = 0;
   }
 
-  private append(cls: number, s: number, ts: number): void {
+  /** Queues `s` at the tail of its class list; its queued time is already on the row. */
+  private append(cls: number, s: number): void {
     const rows = this.rows;
     const r = s * ROW_WORDS;
     const tail = this.listTail[cls]!;
@@ -431,19 +437,19 @@ export class SessionTable {
     this.listTail[cls] = s;
     this.listSize[cls]! += 1;
     rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (cls << 8)) >>> 0;
-    this.rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
   }
 
   /**
-   * Queues `s` at its place by time `ts`, searching from the tail: a re-queued session was active recently,
-   * so its place is almost always at or near the tail.
+   * Queues `s` at its place by its queued time (set on the row by the caller), searching from the tail: a
+   * re-queued session was active recently, so its place is almost always at or near the tail.
    */
-  private insertSorted(cls: number, s: number, ts: number): void {
+  private insertSorted(cls: number, s: number): void {
     const rows = this.rows;
+    const ts = this.rowsF64[(s * ROW_WORDS + W_QUEUED_TS) >> 1]!;
     let after = this.listTail[cls]!;
     while (after !== NONE && this.rowsF64[(after * ROW_WORDS + W_QUEUED_TS) >> 1]! > ts) after = rows[after * ROW_WORDS + W_PREV]! | 0;
     if (after === this.listTail[cls]) {
-      this.append(cls, s, ts);
+      this.append(cls, s);
       return;
     }
     const r = s * ROW_WORDS;
@@ -455,7 +461,6 @@ export class SessionTable {
     rows[before * ROW_WORDS + W_PREV] = s;
     this.listSize[cls]! += 1;
     rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (cls << 8)) >>> 0;
-    this.rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
   }
 
   private unlink(s: number): void {

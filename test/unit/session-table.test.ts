@@ -55,7 +55,8 @@ function icmpFrame(src: string, dst: string, type: number, id: number): Uint8Arr
 
 function track(table: SessionTable, bytes: Uint8Array, ts: number): number {
   const f = frame(bytes);
-  return table.track(f.pkt, ts, f.len);
+  f.pkt.ts = ts;
+  return table.track(f.pkt, f.len);
 }
 
 const stateName = (t: SessionTable, s: number): string => SessionStateName[t.state(s)]!;
