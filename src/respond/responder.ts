@@ -1,6 +1,6 @@
 import { DecodedPacket, IpProto, TcpFlag } from '../decode/decoded-packet.js';
 import { sessionAddress } from '../events/session-record.js';
-import { ACTION_ALLOW, ACTION_BLOCK, ACTION_MONITOR } from '../intel/action.js';
+import { ACTION_ALLOW, ACTION_BLOCK, ACTION_MONITOR, actionCode } from '../intel/action.js';
 import type { IntelSet } from '../intel/intel-set.js';
 import { SessionTable } from '../session/session-table.js';
 import { vlanCountOf } from './frame-header.js';
@@ -23,6 +23,9 @@ export interface ResponderOptions {
   udpIcmp: boolean;
   udpIcmpPerSecond: number;
 }
+
+/** Most client → service pairs held down at once. */
+export const MAX_HOLD_DOWNS = 65536;
 
 export const DEFAULT_RESPONDER: ResponderOptions = { maxRounds: 6, holdDownSeconds: 60, udpIcmp: false, udpIcmpPerSecond: 100 };
 
@@ -84,7 +87,10 @@ export class Responder {
     const handle = this.table.verdict(s);
     if (fresh || !record) {
       const action = handle >= 0 ? this.intel.actionCodeOf(handle) : 0;
-      if (action === ACTION_BLOCK) record = this.startRecord(s, handle, 'block', record, now);
+      if (record && handle >= 0 && action === actionCode(record.action) && record.entryId === this.intel.idOf(handle) && record.source === this.intel.sourceOf(handle)) {
+        // The intel changed elsewhere; this session's decision did not: no new admission through the guards
+        // (the circuit breaker must count a session once, however often the set changes).
+      } else if (action === ACTION_BLOCK) record = this.startRecord(s, handle, 'block', record, now);
       else if (action === ACTION_MONITOR) record = this.startRecord(s, handle, 'monitor', record, now);
       else if (action === ACTION_ALLOW) {
         if (!this.blockOverridden(s)) return;
@@ -174,7 +180,7 @@ export class Responder {
     }
     record.guard = null;
     record.rounds++;
-    if (record.rounds === 1) this.holdDown.set(this.pairKey(s), now + this.options.holdDownSeconds);
+    if (record.rounds === 1) this.startHoldDownFor(s, now);
     const table = this.table;
     const seg = this.segment;
     seg.ipVersion = table.isIpv4(s) ? 4 : 6;
@@ -236,6 +242,25 @@ export class Responder {
     this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9);
     record.icmp++;
     this.icmpPackets++;
+  }
+
+  /**
+   * Remembers a blocked client → service pair. Bounded: expired pairs at the old end are swept as new ones
+   * come in, and past MAX_HOLD_DOWNS the oldest go first (Map order is insertion order).
+   */
+  private startHoldDownFor(s: number, now: number): void {
+    const key = this.pairKey(s);
+    this.holdDown.delete(key);
+    this.holdDown.set(key, now + this.options.holdDownSeconds);
+    for (const [oldest, until] of this.holdDown) {
+      if (until > now && this.holdDown.size <= MAX_HOLD_DOWNS) break;
+      this.holdDown.delete(oldest);
+    }
+  }
+
+  /** Pairs held down now (for tests and metrics). */
+  get holdDownCount(): number {
+    return this.holdDown.size;
   }
 
   private inHoldDown(s: number, now: number): boolean {

@@ -297,6 +297,29 @@ describe('hold-down and re-matching', () => {
     expect(h.ended[0]).toMatchObject({ action: 'block', withdrawn: true, rounds: 1 });
   });
 
+  test('intel changes elsewhere do not re-admit a blocked session through the circuit breaker', () => {
+    const intel = blockSet();
+    const h = harness(intel, { circuitBreaker: { surgeFactor: 2, minPerSecond: 3, coolDownSeconds: 60, smoothing: 0.1 } });
+    h.feed(tcpFrame('c', SYN, C, 0));
+    // Five unrelated changes, each followed by a packet of the blocked session: still one admission.
+    for (let i = 0; i < 5; i++) {
+      intel.upsert({ indicator: `203.0.113.${i}`, action: 'block', source: 'other' });
+      h.feed(tcpFrame('c', ACK, C + 1, 0));
+    }
+    h.engine.finish();
+    expect(h.engine.responder!.guards.breaker!.trips).toBe(0);
+    expect(h.ended[0]!.guard).toBeNull();
+    expect(h.engine.responder!.matches.block).toBe(1);
+  });
+
+  test('the hold-down set is bounded and sheds expired pairs', () => {
+    const h = harness(blockSet('198.18.0.0/16'), { targetRate: 1e9, targetBurst: 1e9, globalRate: 1e9, globalBurst: 1e9, circuitBreaker: null }, { holdDownSeconds: 1 });
+    for (let i = 0; i < 50; i++) h.feed(tcpFrame('c', SYN, C, 0, [], { sport: 30000 + i, dport: 1000 + i }), 0.001);
+    expect(h.engine.responder!.holdDownCount).toBe(50);
+    h.feed(tcpFrame('c', SYN, C, 0, [], { sport: 40000, dport: 9999 }), 5); // all earlier pairs have expired
+    expect(h.engine.responder!.holdDownCount).toBe(1);
+  });
+
   test('the verdict is cached: no lookup per packet until the intel changes', () => {
     const intel = new IntelSet();
     intel.upsert({ indicator: '198.18.9.9', action: 'block', source: 'feed' });
