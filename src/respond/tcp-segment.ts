@@ -1,11 +1,11 @@
-import { foldChecksum, sumWord32, sumWords } from './checksum.js';
-import { put16, put32, writeEthernetHeader } from './frame-header.js';
+import { foldChecksum, sumWords } from './checksum.js';
+import { AddressWords, put16, put32, writeEthernetHeader, writeIpHeader } from './frame-header.js';
 
 /**
  * One TCP segment to craft, from the impersonated endpoint (src) to the endpoint being reached (dst).
  * Addresses use the engine's convention: four 32-bit words, IPv4 mapped as (0, 0, 0xffff, addr).
  */
-export interface CraftedSegment {
+export interface CraftedSegment extends AddressWords {
   ipVersion: number;
   src0: number;
   src1: number;
@@ -48,44 +48,8 @@ export function writeSegmentFrame(out: Uint8Array, seg: CraftedSegment, dstMac: 
 
 /** Writes the IP packet (no link layer) at `o`; returns its length. */
 export function writeIpSegment(out: Uint8Array, o: number, seg: CraftedSegment): number {
-  let tcp: number;
-  let pseudo: number;
-  if (seg.ipVersion === 4) {
-    const total = 20 + TCP_HEADER;
-    out[o] = 0x45;
-    out[o + 1] = 0;
-    put16(out, o + 2, total);
-    put16(out, o + 4, 0); // id
-    put16(out, o + 6, 0x4000); // DF
-    out[o + 8] = seg.ttl;
-    out[o + 9] = 6;
-    put16(out, o + 10, 0);
-    put32(out, o + 12, seg.src3);
-    put32(out, o + 16, seg.dst3);
-    put16(out, o + 10, foldChecksum(sumWords(out, o, o + 20)));
-    tcp = o + 20;
-    pseudo = sumWord32(seg.src3) + sumWord32(seg.dst3) + 6 + TCP_HEADER;
-  } else {
-    out[o] = 0x60;
-    out[o + 1] = 0;
-    out[o + 2] = 0;
-    out[o + 3] = 0;
-    put16(out, o + 4, TCP_HEADER);
-    out[o + 6] = 6;
-    out[o + 7] = seg.ttl;
-    put32(out, o + 8, seg.src0);
-    put32(out, o + 12, seg.src1);
-    put32(out, o + 16, seg.src2);
-    put32(out, o + 20, seg.src3);
-    put32(out, o + 24, seg.dst0);
-    put32(out, o + 28, seg.dst1);
-    put32(out, o + 32, seg.dst2);
-    put32(out, o + 36, seg.dst3);
-    tcp = o + 40;
-    pseudo =
-      sumWord32(seg.src0) + sumWord32(seg.src1) + sumWord32(seg.src2) + sumWord32(seg.src3) +
-      sumWord32(seg.dst0) + sumWord32(seg.dst1) + sumWord32(seg.dst2) + sumWord32(seg.dst3) + 6 + TCP_HEADER;
-  }
+  const pseudo = writeIpHeader(out, o, seg.ipVersion, 6, seg.ttl, TCP_HEADER, seg, true);
+  const tcp = o + (seg.ipVersion === 4 ? 20 : 40);
   put16(out, tcp, seg.srcPort);
   put16(out, tcp + 2, seg.dstPort);
   put32(out, tcp + 4, seg.seq);

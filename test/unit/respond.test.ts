@@ -335,6 +335,28 @@ describe('hold-down and re-matching', () => {
 });
 
 describe('UDP', () => {
+  test('blocked IPv6 UDP gets an ICMPv6 administratively-prohibited with a valid pseudo-header checksum', () => {
+    const out: Uint8Array[] = [];
+    const engine = new Engine({
+      capacity: 10,
+      intel: blockSet('[2001:2::2]:53/udp'),
+      responder: { ...DEFAULT_RESPONDER, udpIcmp: true },
+      sink: { send: (f, n) => out.push(f.slice(0, n)) },
+    });
+    const f = B.ethernet(B.ETH.IPV6, B.ipv6({ src: '2001:2::1', dst: '2001:2::2', next: B.PROTO.UDP, hopLimit: 64 } as never, B.udp({ sport: 5353, dport: 53 }, [1, 2, 3, 4])));
+    engine.handle(f, 0, f.length, f.length, LinkType.ETHERNET, 1000, 0);
+    expect(out).toHaveLength(1);
+    const frame = out[0]!;
+    const pkt = new DecodedPacket();
+    decodePacket(pkt, frame, 0, frame.length, frame.length, LinkType.ETHERNET);
+    expect([pkt.ipVersion, pkt.l4Protocol, pkt.icmpType, pkt.icmpCode]).toEqual([6, 58, 1, 1]);
+    // Checksum over the pseudo-header (addresses, length, next header) and the ICMPv6 message must verify.
+    const icmp = frame.subarray(14 + 40);
+    const pseudo = B.bytes(frame.subarray(14 + 8, 14 + 40), B.u32(icmp.length), [0, 0, 0, 58], icmp);
+    expect(B.internetChecksum(pseudo)).toBe(0);
+  });
+
+
   test('blocked UDP gets an ICMP administratively-prohibited only when asked, rate-capped', () => {
     const udp = () => B.ethIpv4Udp({ src: CLIENT, dst: SERVER, sport: 5000, dport: 41234, payload: [1, 2, 3, 4], eth: { src: B.MAC_A, dst: B.MAC_B } });
     const icmps: Uint8Array[] = [];
