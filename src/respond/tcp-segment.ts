@@ -7,14 +7,6 @@ import { AddressWords, put16, put32, writeEthernetHeader, writeIpHeader } from '
  */
 export interface CraftedSegment extends AddressWords {
   ipVersion: number;
-  src0: number;
-  src1: number;
-  src2: number;
-  src3: number;
-  dst0: number;
-  dst1: number;
-  dst2: number;
-  dst3: number;
   srcPort: number;
   dstPort: number;
   seq: number;
