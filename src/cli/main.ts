@@ -10,6 +10,7 @@ kills the ones that match with TCP resets, without ever sitting inline.
 
 Commands:
   replay FILE...   run capture files through the pipeline and summarise
+  sensor           watch a mirror port live and kill sessions that match the intel
   version          print the version
   help [COMMAND]   help for a command
 
@@ -19,8 +20,10 @@ type Command = { run: (argv: string[]) => number | Promise<number>; help: string
 
 async function loadCommands(): Promise<Record<string, Command>> {
   const { replayHelp } = await import('./commands/replay.js');
+  const sensor = await import('./commands/sensor.js');
   return {
     replay: { run: replayCommand, help: replayHelp },
+    sensor: { run: sensor.sensorCommand, help: sensor.sensorHelp },
     version: { run: () => (process.stdout.write(version() + '\n'), ExitCode.ok), help: 'Usage: offpath version\n\nPrints the version of offpath.' },
   };
 }

@@ -11,7 +11,23 @@ import { MAX_CRAFTED_FRAME, newCraftedSegment, writeSegmentFrame } from './tcp-s
 
 /** Where crafted frames go: a pcap file in replay, an injection interface in the sensor. */
 export interface FrameSink {
-  send(frame: Uint8Array, length: number, tsSec: number, tsNsec: number): void;
+  /** `toSide`: the endpoint the frame is for, 0 = the session's initiator (client), 1 = the responder (server). */
+  send(frame: Uint8Array, length: number, tsSec: number, tsNsec: number, toSide: number): void;
+}
+
+/**
+ * Told what the responder does to each blocked session, so that a live sensor can verify kills (kill-verifier.ts).
+ * Times are those of the trigger packet (capture clock), whole seconds and nanoseconds.
+ */
+export interface ResponseObserver {
+  /** A round of resets (and probes) was handed to the sink; `round` counts from 1. */
+  injected(s: number, record: MatchRecord, round: number, tsSec: number, tsNsec: number): void;
+  /** A later packet of a session we injected into, with its TCP flags (RST: an endpoint reset it; FIN: closing on its own). */
+  laterPacket(s: number, record: MatchRecord, tcpFlags: number, tsSec: number, tsNsec: number): void;
+  /** The session ended (idle timeout, eviction, shutdown). */
+  ended(s: number, record: MatchRecord): void;
+  /** A verdict was reached for a session (block, monitor, allow over a block, hold-down), guard included. */
+  decided?(s: number, record: MatchRecord): void;
 }
 
 export interface ResponderOptions {
@@ -63,6 +79,9 @@ export class Responder {
   private readonly segment = newCraftedSegment();
   private readonly frame = new Uint8Array(Math.max(MAX_CRAFTED_FRAME, 1600));
   private readonly zeroMac = new Uint8Array(6);
+  /** Set by a live sensor to verify kills; replay leaves it null. */
+  observer: ResponseObserver | null = null;
+  probePackets = 0;
   private icmpTokens = 0;
   private icmpLast = -Infinity;
   resetPackets = 0;
@@ -83,6 +102,41 @@ export class Responder {
    */
   onPacket(s: number, pkt: DecodedPacket, side: number, tsSec: number, tsNsec: number, fresh: boolean): void {
     const now = tsSec + tsNsec * 1e-9;
+    const record = this.decide(s, pkt, now, fresh);
+    if (record === null) return;
+    if (this.table.proto(s) === IpProto.TCP) this.resetTcp(s, pkt, side, tsSec, tsNsec, now, record);
+    else if (this.table.proto(s) === IpProto.UDP && this.options.udpIcmp && side === 0) this.answerUdp(s, pkt, tsSec, tsNsec, now, record);
+  }
+
+  /**
+   * Acts on a session without a packet to react to, after an intel change (the sensor's sweep calls it for
+   * sessions that have been quiet): a blocked TCP session gets resets at the numbers tracked, and each end gets a
+   * probe — an ACK one byte to the left of its window, which its stack answers with an ACK carrying the exact
+   * numbers (or, if our reset already killed it, with a reset of its own). Either answer is a packet on the mirror,
+   * and onPacket finishes or confirms the kill from there.
+   */
+  onQuietSession(s: number, tsSec: number, tsNsec: number, fresh: boolean): void {
+    const now = tsSec + tsNsec * 1e-9;
+    const record = this.decide(s, null, now, fresh);
+    if (record === null || this.table.proto(s) !== IpProto.TCP || record.rounds > 0) return;
+    const t = this.table;
+    if (!t.hasIsn(s, 0) || !t.hasIsn(s, 1)) return; // no handshake seen: numbers unknown, wait for a packet
+    planResets(t, s, null, 0, this.plan);
+    const resets = this.plan.count;
+    for (let to = 0; to < 2; to++) this.plan.add(to, (t.nxt(s, 1 - to) - 1) >>> 0, t.nxt(s, to), TcpFlag.ACK);
+    if (!this.admitRound(s, now, record, this.plan.count)) return;
+    this.sendPlan(s, null, 0, tsSec, tsNsec);
+    record.resets += resets;
+    this.resetPackets += resets;
+    this.probePackets += this.plan.count - resets;
+    this.observer?.injected(s, record, record.rounds, tsSec, tsNsec);
+  }
+
+  /**
+   * The verdict's record for this session, (re)started when the verdict was just computed; null when nothing is
+   * to be sent (no verdict, not a block, withdrawn, or a standing guard).
+   */
+  private decide(s: number, pkt: DecodedPacket | null, now: number, fresh: boolean): MatchRecord | null {
     let record = this.records.get(s);
     const handle = this.table.verdict(s);
     if (fresh || !record) {
@@ -93,21 +147,20 @@ export class Responder {
       } else if (action === ACTION_BLOCK) record = this.startRecord(s, handle, 'block', record, now);
       else if (action === ACTION_MONITOR) record = this.startRecord(s, handle, 'monitor', record, now);
       else if (action === ACTION_ALLOW) {
-        if (!this.blockOverridden(s)) return;
+        if (!this.blockOverridden(s)) return null;
         record = this.startRecord(s, handle, 'allow', record, now);
         record.guard = 'allowlist';
         this.guards.stop('allowlist');
-      } else if (isNewSyn(this.table, s, pkt) && this.inHoldDown(s, now)) {
+      } else if (pkt !== null && isNewSyn(this.table, s, pkt) && this.inHoldDown(s, now)) {
         record = this.startHoldDown(s, now);
       } else {
         // No verdict any more: a block whose indicator was removed or expired stops here.
         if (record && record.indicator !== 'hold-down') record.withdrawn = true;
-        return;
+        return null;
       }
     }
-    if (record.action !== 'block' || record.withdrawn || isStanding(record.guard)) return;
-    if (this.table.proto(s) === IpProto.TCP) this.resetTcp(s, pkt, side, tsSec, tsNsec, now, record);
-    else if (this.table.proto(s) === IpProto.UDP && this.options.udpIcmp && side === 0) this.answerUdp(s, pkt, tsSec, tsNsec, now, record);
+    if (record.action !== 'block' || record.withdrawn || isStanding(record.guard)) return null;
+    return record;
   }
 
   /** True when a hold-down is active at all (so the engine can skip the check otherwise). */
@@ -119,7 +172,10 @@ export class Responder {
   release(s: number): MatchRecord | undefined {
     if (!this.table.isResponding(s)) return undefined;
     const record = this.records.get(s);
-    if (record) this.records.delete(s);
+    if (record) {
+      this.records.delete(s);
+      if (record.rounds > 0) this.observer?.ended(s, record);
+    }
     return record;
   }
 
@@ -144,6 +200,7 @@ export class Responder {
     if (action === 'block') record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
     this.records.set(s, record);
     this.table.setResponding(s);
+    this.observer?.decided?.(s, record);
     return record;
   }
 
@@ -156,15 +213,20 @@ export class Responder {
     record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
     this.records.set(s, record);
     this.table.setResponding(s);
+    this.observer?.decided?.(s, record);
     return record;
   }
 
   private resetTcp(s: number, pkt: DecodedPacket, side: number, tsSec: number, tsNsec: number, now: number, record: MatchRecord): void {
     if (pkt.tcpFlags & TcpFlag.RST) {
       // An endpoint reset the session itself: after ours, that is the kill taking effect; nothing to add.
-      if (record.rounds > 0) record.peerReset = true;
+      if (record.rounds > 0) {
+        record.peerReset = true;
+        this.observer?.laterPacket(s, record, pkt.tcpFlags, tsSec, tsNsec);
+      }
       return;
     }
+    if (record.rounds > 0) this.observer?.laterPacket(s, record, pkt.tcpFlags, tsSec, tsNsec);
     if (record.rounds >= this.options.maxRounds) return;
     if (pkt.tunnelDepth > 0) {
       // A reset would have to be sent inside the tunnel, which off-path injection cannot do.
@@ -173,18 +235,35 @@ export class Responder {
     }
     planResets(this.table, s, pkt, side, this.plan);
     if (this.plan.count === 0) return;
-    const guard = this.guards.admitPackets(now, this.targetKey(s), this.plan.count);
+    if (!this.admitRound(s, now, record, this.plan.count)) return;
+    this.sendPlan(s, pkt, side, tsSec, tsNsec);
+    record.resets += this.plan.count;
+    this.resetPackets += this.plan.count;
+    this.observer?.injected(s, record, record.rounds, tsSec, tsNsec);
+  }
+
+  /** Passes a round of `packets` through the rate guards; counts the round when admitted. */
+  private admitRound(s: number, now: number, record: MatchRecord, packets: number): boolean {
+    const guard = this.guards.admitPackets(now, this.targetKey(s), packets);
     if (guard) {
       record.guard = guard;
-      return;
+      return false;
     }
     record.guard = null;
     record.rounds++;
     if (record.rounds === 1) this.startHoldDownFor(s, now);
+    return true;
+  }
+
+  /**
+   * Writes and sends every segment of the plan. With a trigger frame, MACs come from it; without one (a quiet
+   * session) they are left zero for the sink to fill in (a live sensor's injection path knows the neighbours).
+   */
+  private sendPlan(s: number, pkt: DecodedPacket | null, side: number, tsSec: number, tsNsec: number): void {
     const table = this.table;
     const seg = this.segment;
     seg.ipVersion = table.isIpv4(s) ? 4 : 6;
-    const ethernet = pkt.l2Offset >= 0 && pkt.tunnelDepth === 0;
+    const ethernet = pkt !== null && pkt.l2Offset >= 0 && pkt.tunnelDepth === 0;
     for (let i = 0; i < this.plan.count; i++) {
       const to = this.plan.toSide[i]!;
       const from = 1 - to;
@@ -217,10 +296,8 @@ export class Responder {
       }
       // Stamped just after the trigger, a microsecond apart, in send order.
       const ns = tsNsec + (i + 1) * 1000;
-      this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9);
+      this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9, to);
     }
-    record.resets += this.plan.count;
-    this.resetPackets += this.plan.count;
   }
 
   private answerUdp(s: number, pkt: DecodedPacket, tsSec: number, tsNsec: number, now: number, record: MatchRecord): void {
@@ -239,7 +316,7 @@ export class Responder {
     const l2 = ethernet ? pkt.l2Offset : 0;
     const length = writeProhibitedFrame(this.frame, pkt, vlan, vlanCountOf(vlan), data, ethernet ? l2 : 0, data, ethernet ? l2 + 6 : 0);
     const ns = tsNsec + 1000;
-    this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9);
+    this.sink?.send(this.frame, length, tsSec + Math.floor(ns / 1e9), ns % 1e9, 0);
     record.icmp++;
     this.icmpPackets++;
   }

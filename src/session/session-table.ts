@@ -99,6 +99,8 @@ export class SessionTable {
 
   active = 0;
   peakActive = 0;
+  /** Rows below this index have been used at some time (free rows are handed out lowest first). */
+  private highWater = 0;
   readonly created = new Float64Array(3);
   evicted = 0;
   expired = 0;
@@ -301,6 +303,7 @@ export class SessionTable {
     const ts = pkt.ts;
     if (this.freeCount === 0) this.evictOne();
     const s = this.freeList[--this.freeCount]!;
+    if (s >= this.highWater) this.highWater = s + 1;
     const rows = this.rows;
     const r = s * ROW_WORDS;
     for (let i = r; i < r + ROW_WORDS; i++) rows[i] = 0; // a loop beats fill() on 42 words
@@ -608,6 +611,16 @@ export class SessionTable {
     this.rows[r + W_VERDICT_VERSION] = version >>> 0;
     this.rows[r + W_VERDICT] = handle >>> 0;
     this.rows[r + W_INFO] = ((this.rows[r + W_INFO]! & 0xfffeffff) | (side << 16)) >>> 0;
+  }
+
+  /** One past the highest row index ever used: scan [0, rowLimit) with isLive() to visit every session. */
+  get rowLimit(): number {
+    return this.highWater;
+  }
+
+  /** Whether row `s` holds a live session (every live session sits in a timeout list). */
+  isLive(s: number): boolean {
+    return s < this.highWater && ((this.rows[s * ROW_WORDS + W_INFO]! >>> 8) & 0xff) !== NOT_QUEUED;
   }
 
   sessionsInClass(cls: number): number {

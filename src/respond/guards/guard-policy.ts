@@ -73,6 +73,8 @@ export class GuardPolicy {
 
   /** Checks the rate caps for sending `count` packets to `target` at `now`. */
   admitPackets(now: number, target: string, count: number): GuardName | null {
+    // Monitor mode can be switched on at run time (the fleet's enforcement switch): it stops re-injection too.
+    if (this.options.monitor) return this.stop('monitor_mode');
     if (this.breaker && this.breaker.isOpen(now)) return this.stop('circuit_breaker');
     if (!this.perTarget.take(target, now, count)) return this.stop('rate_target');
     if (!this.global.take(now, count)) return this.stop('rate_global');
