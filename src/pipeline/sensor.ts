@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { openFrameInjector, openIpInjector, openLiveCapture, type CaptureBackend } from '../capture/live/open-live.js';
+import { openFrameInjector, openIpInjector, openLiveCapture, type CaptureBackend, type NativeTuning } from '../capture/live/open-live.js';
 import { readInterfaceMac } from '../capture/live/interface-counters.js';
 import type { FrameInjector, IpPacketInjector, LiveCapture, LiveCaptureOptions, LiveCaptureStats } from '../capture/live/live-capture.js';
 import { LiveCaptureError } from '../capture/live/capture-errors.js';
@@ -18,6 +18,8 @@ import { QuietSessionSweep } from './quiet-session-sweep.js';
 export interface SensorOptions {
   capture: LiveCaptureOptions;
   backend: CaptureBackend;
+  /** Native backend tuning (ring layout, fanout group). */
+  native?: NativeTuning;
   /** Injection interface; null = inject on the capture interface. */
   injectInterface: string | null;
   toClient: SideAddressing;
@@ -145,7 +147,7 @@ export class Sensor {
     const injIface = o.injectInterface ?? o.capture.iface;
     const needsL2 = o.toClient.mode !== 'l3' || o.toServer.mode !== 'l3';
     const needsL3 = o.toClient.mode === 'l3' || o.toServer.mode === 'l3';
-    this.capture = await openLiveCapture(o.backend, o.capture);
+    this.capture = await openLiveCapture(o.backend, o.capture, o.native);
     try {
       if (needsL2) {
         this.ownMac = readInterfaceMac(injIface);

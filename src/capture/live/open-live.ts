@@ -16,19 +16,15 @@ export type CaptureBackend = (typeof CAPTURE_BACKENDS)[number];
 /** Picked by measurement (README, "Capture backends"). */
 export const DEFAULT_BACKEND: CaptureBackend = 'native-tpacket';
 
-export interface NativeModuleShape {
-  NativeCapture: new (options: LiveCaptureOptions & { mode: 'pcap' | 'tpacket'; fanoutGroup?: number }) => LiveCapture;
-  NativeFrameInjector: new (iface: string) => FrameInjector;
-  NativeRawIpInjector: new () => IpPacketInjector;
-}
+type NativeModules = typeof import('./native-capture.js') & typeof import('./native-inject.js');
 
-let nativeModule: Promise<NativeModuleShape> | null = null;
+let nativeModule: Promise<NativeModules> | null = null;
 
-/** Loads the native backends (the addon is optional: cap works without it). */
-export function loadNative(iface: string): Promise<NativeModuleShape> {
+/** Loads the native backends lazily (the addon is optional: cap works without it). */
+export function loadNative(iface: string): Promise<NativeModules> {
   nativeModule ??= (async () => {
-    const [capture, injector] = await Promise.all([import('./native-capture.js'), import('./native-injector.js')]);
-    return { ...capture, ...injector } as unknown as NativeModuleShape;
+    const [capture, inject] = await Promise.all([import('./native-capture.js'), import('./native-inject.js')]);
+    return { ...capture, ...inject };
   })();
   return nativeModule.catch((err: unknown) => {
     nativeModule = null;
@@ -37,15 +33,25 @@ export function loadNative(iface: string): Promise<NativeModuleShape> {
   });
 }
 
+/** Native-only tuning, passed through from the sensor's options. */
+export interface NativeTuning {
+  /** AF_PACKET ring layout: 2 = one slot per packet (lowest latency), 3 = blocks (fewer wake-ups under load). */
+  tpacketVersion?: 2 | 3;
+  blockTimeoutMs?: number;
+  /** Join this PACKET_FANOUT group (several workers share the flows). */
+  fanoutGroup?: number;
+}
+
 function checkInterface(iface: string): void {
   if (!interfaceExists(iface)) throw new LiveCaptureError('no_such_interface', iface, 'no such network interface');
 }
 
-export async function openLiveCapture(backend: CaptureBackend, options: LiveCaptureOptions, fanoutGroup?: number): Promise<LiveCapture> {
+export async function openLiveCapture(backend: CaptureBackend, options: LiveCaptureOptions, tuning: NativeTuning = {}): Promise<LiveCapture> {
   checkInterface(options.iface);
   if (backend === 'cap') return new CapCapture(options);
   const native = await loadNative(options.iface);
-  return new native.NativeCapture({ ...options, mode: backend === 'native-pcap' ? 'pcap' : 'tpacket', fanoutGroup });
+  if (backend === 'native-pcap') return new native.NativeCapture({ ...options, mode: 'pcap' });
+  return new native.NativeCapture({ ...options, mode: 'tpacket', ...tuning });
 }
 
 /** A layer-2 injector on `iface`: through the native addon (batched sendmmsg) when it loads, else through cap. */
@@ -53,7 +59,7 @@ export async function openFrameInjector(backend: CaptureBackend, iface: string):
   checkInterface(iface);
   if (backend === 'cap') return new CapInjector(iface);
   const native = await loadNative(iface);
-  return new native.NativeFrameInjector(iface);
+  return new native.NativeFrameInjector({ iface, qdiscBypass: true });
 }
 
 /** Layer-3 injection through the routing table: needs the native addon (Node has no raw sockets). */

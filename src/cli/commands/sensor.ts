@@ -1,5 +1,5 @@
 import { destination, pino, type Logger } from 'pino';
-import { CAPTURE_BACKENDS, DEFAULT_BACKEND, type CaptureBackend } from '../../capture/live/open-live.js';
+import { CAPTURE_BACKENDS, DEFAULT_BACKEND, type CaptureBackend, type NativeTuning } from '../../capture/live/open-live.js';
 import { parseMac } from '../../capture/live/interface-counters.js';
 import { IntelSet } from '../../intel/intel-set.js';
 import { loadIntelFile, type IntelLoadStats } from '../../intel/intel-file.js';
@@ -26,6 +26,10 @@ Capture:
   --snaplen BYTES         bytes kept per packet (default 65535)
   --buffer BYTES          kernel buffer / ring size (default 67108864)
   --no-promisc            do not put the mirror interface in promiscuous mode
+  --tpacket-version N     native-tpacket ring: 2 = a slot per packet, handed over at once (default:
+                          the lowest latency) or 3 = blocks (fewer wake-ups at high rates, but a
+                          partly filled block waits up to --block-timeout-ms)
+  --block-timeout-ms N    native-tpacket with version 3: longest wait of a partly filled block (default 1)
 
 Injection:
   --inj IF                interface to inject on (default: the mirror interface; a SPAN port is usually
@@ -73,6 +77,8 @@ const sensorOptionSpec = {
   snaplen: { type: 'string' },
   buffer: { type: 'string' },
   'no-promisc': { type: 'boolean' },
+  'tpacket-version': { type: 'string' },
+  'block-timeout-ms': { type: 'string' },
   'inj-mode': { type: 'string' },
   'inj-mode-client': { type: 'string' },
   'inj-mode-server': { type: 'string' },
@@ -128,6 +134,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       promiscuous: !values['no-promisc'],
     },
     backend,
+    native: nativeTuning(values['tpacket-version'], values['block-timeout-ms']),
     injectInterface: values.inj ?? null,
     toClient: sideOption(values, 'client'),
     toServer: sideOption(values, 'server'),
@@ -215,6 +222,20 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+function nativeTuning(version: string | undefined, timeout: string | undefined): NativeTuning {
+  const tuning: NativeTuning = { tpacketVersion: 2 };
+  if (version !== undefined) {
+    if (version !== '2' && version !== '3') throw new UsageError(`--tpacket-version must be 2 or 3, got "${version}"`);
+    tuning.tpacketVersion = version === '2' ? 2 : 3;
+  }
+  if (timeout !== undefined) {
+    const ms = Number(timeout);
+    if (!Number.isInteger(ms) || ms < 0 || ms > 60000) throw new UsageError(`--block-timeout-ms must be whole milliseconds 0-60000, got "${timeout}"`);
+    tuning.blockTimeoutMs = ms;
+  }
+  return tuning;
 }
 
 function health(sensor: Sensor): HealthReport {
