@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { IntelSet } from '../intel/intel-set.js';
 import { DEFAULT_BREADTH_POLICY } from '../intel/breadth.js';
-import { loadIntelFile, type IntelLoadStats } from '../intel/intel-file.js';
+import { loadIntelFile, type IntelLoadOptions, type IntelLoadStats } from '../intel/intel-file.js';
 import { DEFAULT_CIRCUIT_BREAKER } from '../respond/guards/circuit-breaker.js';
 import { DEFAULT_GUARDS, GuardOptions } from '../respond/guards/guard-policy.js';
 import { DEFAULT_RESPONDER, ResponderOptions } from '../respond/responder.js';
@@ -46,6 +46,8 @@ export const intelOptionHelp = `Intel and response:
 export interface IntelSetup {
   intel: IntelSet | undefined;
   loads: IntelLoadStats[];
+  /** What the files were loaded with (a reload uses the same). */
+  loadOptions: IntelLoadOptions;
   guards: GuardOptions;
   responder: ResponderOptions;
 }
@@ -55,14 +57,15 @@ type Values = { [K in keyof typeof intelOptionSpec]?: (typeof intelOptionSpec)[K
 export async function setUpIntel(values: Values): Promise<IntelSetup> {
   let intel: IntelSet | undefined;
   const loads: IntelLoadStats[] = [];
+  const breadth = {
+    ...DEFAULT_BREADTH_POLICY,
+    minPrefixV4: prefixOption('min-prefix-v4', values['min-prefix-v4'], DEFAULT_BREADTH_POLICY.minPrefixV4, 32),
+    minPrefixV6: prefixOption('min-prefix-v6', values['min-prefix-v6'], DEFAULT_BREADTH_POLICY.minPrefixV6, 128),
+  };
+  const loadOptions: IntelLoadOptions = { allowOverBroad: values['allow-broad'] === true, breadth };
   if (values.intel && values.intel.length > 0) {
     intel = new IntelSet();
-    const breadth = {
-      ...DEFAULT_BREADTH_POLICY,
-      minPrefixV4: prefixOption('min-prefix-v4', values['min-prefix-v4'], DEFAULT_BREADTH_POLICY.minPrefixV4, 32),
-      minPrefixV6: prefixOption('min-prefix-v6', values['min-prefix-v6'], DEFAULT_BREADTH_POLICY.minPrefixV6, 128),
-    };
-    for (const file of values.intel) loads.push(await loadIntelFile(file, intel, { allowOverBroad: values['allow-broad'] === true, breadth }));
+    for (const file of values.intel) loads.push(await loadIntelFile(file, intel, loadOptions));
   }
   let neverBlock: IntelSet | null = null;
   if (values['never-block'] && values['never-block'].length > 0) {
@@ -99,7 +102,7 @@ export async function setUpIntel(values: Values): Promise<IntelSetup> {
     maxRounds: positiveInteger('max-rounds', values['max-rounds'], DEFAULT_RESPONDER.maxRounds),
     udpIcmp: values['udp-icmp'] === true,
   };
-  return { intel, loads, guards, responder };
+  return { intel, loads, loadOptions, guards, responder };
 }
 
 function prefixOption(name: string, value: string | undefined, fallback: number, max: number): number {

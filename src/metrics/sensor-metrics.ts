@@ -30,9 +30,10 @@ export class SensorMetrics implements KillTimings {
   private readonly injectionToKillHistogram: Histogram;
   private sources: SensorMetricSources | null = null;
 
-  constructor(registry = new Registry()) {
+  /** `processMetrics`: also export the process's own metrics (CPU, memory, event-loop lag); off in pool workers. */
+  constructor(registry = new Registry(), options: { processMetrics?: boolean } = {}) {
     this.registry = registry;
-    collectDefaultMetrics({ register: registry, prefix: 'offpath_' });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'offpath_' });
     this.triggerToInjectionHistogram = new Histogram({
       name: 'offpath_trigger_to_injection_seconds',
       help: 'Capture timestamp of the packet that triggered a round of resets to the injection call returning',
@@ -161,20 +162,20 @@ export class SensorMetrics implements KillTimings {
     mirrorGauge(r, 'offpath_enforcing', '1 when the sensor sends resets, 0 in monitor (dry-run) mode', [], (set) => {
       const s = src();
       if (s) set([], s.enforcing() ? 1 : 0);
-    });
+    }, 'min');
     if (!r.getSingleMetric('offpath_intel_entries')) {
       mirrorGauge(r, 'offpath_intel_entries', 'Intel entries held, by kind and action', ['kind', 'action'], (set) => {
         const s = src();
         if (!s) return;
         const counts = s.intel.counts().byKindAndAction;
         for (const [kind, byAction] of Object.entries(counts)) for (const [action, n] of Object.entries(byAction)) set([kind, action], n);
-      });
+      }, 'first');
     }
     if (!r.getSingleMetric('offpath_intel_version')) {
       mirrorGauge(r, 'offpath_intel_version', 'Version of the intel set (changes with every change)', [], (set) => {
         const s = src();
         if (s) set([], s.intel.version);
-      });
+      }, 'first');
     }
   }
 }
@@ -196,9 +197,9 @@ function mirrorCounter(registry: Registry, name: string, help: string, labelName
   });
 }
 
-function mirrorGauge(registry: Registry, name: string, help: string, labelNames: string[], read: (set: Setter) => void): void {
+function mirrorGauge(registry: Registry, name: string, help: string, labelNames: string[], read: (set: Setter) => void, aggregator: 'sum' | 'first' | 'min' = 'sum'): void {
   new Gauge({
-    name, help, labelNames, registers: [registry],
+    name, help, labelNames, registers: [registry], aggregator,
     collect(this: Gauge) {
       this.reset();
       read((labels, value) => {

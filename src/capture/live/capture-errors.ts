@@ -8,7 +8,7 @@ const HINTS: Record<LiveCaptureProblem, string> = {
   permission: 'run as root or grant the capability: setcap cap_net_raw,cap_net_admin+eip "$(readlink -f "$(which node)")"',
   bad_filter: 'the filter uses tcpdump syntax; test it with "tcpdump -d FILTER"',
   interface_down: 'bring it up with "ip link set IF up"',
-  backend_unavailable: 'rebuild the native addon with "npm rebuild" (needs libpcap-dev, python3, make, g++) or use --backend cap',
+  backend_unavailable: 'rebuild the native addon with "npm run install" (needs libpcap-dev, python3, make, g++) or use --backend cap',
   failed: 'see the message for the system error',
 };
 
