@@ -29,10 +29,13 @@ export class SensorMetrics implements KillTimings {
   private readonly triggerToInjectionHistogram: Histogram;
   private readonly injectionToKillHistogram: Histogram;
   private sources: SensorMetricSources | null = null;
+  private readonly intelMetrics: boolean;
 
   /** `processMetrics`: also export the process's own metrics (CPU, memory, event-loop lag); off in pool workers. */
-  constructor(registry = new Registry(), options: { processMetrics?: boolean } = {}) {
+  /** `intelMetrics`: export intel entries and version here (off when the Redis sync exports them itself). */
+  constructor(registry = new Registry(), options: { processMetrics?: boolean; intelMetrics?: boolean } = {}) {
     this.registry = registry;
+    this.intelMetrics = options.intelMetrics ?? true;
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'offpath_' });
     this.triggerToInjectionHistogram = new Histogram({
       name: 'offpath_trigger_to_injection_seconds',
@@ -163,7 +166,7 @@ export class SensorMetrics implements KillTimings {
       const s = src();
       if (s) set([], s.enforcing() ? 1 : 0);
     }, 'min');
-    if (!r.getSingleMetric('offpath_intel_entries')) {
+    if (this.intelMetrics && !r.getSingleMetric('offpath_intel_entries')) {
       mirrorGauge(r, 'offpath_intel_entries', 'Intel entries held, by kind and action', ['kind', 'action'], (set) => {
         const s = src();
         if (!s) return;
@@ -171,7 +174,7 @@ export class SensorMetrics implements KillTimings {
         for (const [kind, byAction] of Object.entries(counts)) for (const [action, n] of Object.entries(byAction)) set([kind, action], n);
       }, 'first');
     }
-    if (!r.getSingleMetric('offpath_intel_version')) {
+    if (this.intelMetrics && !r.getSingleMetric('offpath_intel_version')) {
       mirrorGauge(r, 'offpath_intel_version', 'Version of the intel set (changes with every change)', [], (set) => {
         const s = src();
         if (s) set([], s.intel.version);

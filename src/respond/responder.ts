@@ -103,9 +103,22 @@ export class Responder {
   onPacket(s: number, pkt: DecodedPacket, side: number, tsSec: number, tsNsec: number, fresh: boolean): void {
     const now = tsSec + tsNsec * 1e-9;
     const record = this.decide(s, pkt, now, fresh);
-    if (record === null) return;
-    if (this.table.proto(s) === IpProto.TCP) this.resetTcp(s, pkt, side, tsSec, tsNsec, now, record);
-    else if (this.table.proto(s) === IpProto.UDP && this.options.udpIcmp && side === 0) this.answerUdp(s, pkt, tsSec, tsNsec, now, record);
+    if (record !== null) {
+      if (this.table.proto(s) === IpProto.TCP) this.resetTcp(s, pkt, side, tsSec, tsNsec, now, record);
+      else if (this.table.proto(s) === IpProto.UDP && this.options.udpIcmp && side === 0) this.answerUdp(s, pkt, tsSec, tsNsec, now, record);
+    }
+    this.reportDecision();
+  }
+
+  /** Session decided during this packet, told to the observer only once the resets are out (-1: none). */
+  private decidedNow = -1;
+
+  private reportDecision(): void {
+    const s = this.decidedNow;
+    if (s < 0) return;
+    this.decidedNow = -1;
+    const record = this.records.get(s);
+    if (record) this.observer?.decided?.(s, record);
   }
 
   /**
@@ -116,6 +129,11 @@ export class Responder {
    * and onPacket finishes or confirms the kill from there.
    */
   onQuietSession(s: number, tsSec: number, tsNsec: number, fresh: boolean): void {
+    this.resetQuietSession(s, tsSec, tsNsec, fresh);
+    this.reportDecision();
+  }
+
+  private resetQuietSession(s: number, tsSec: number, tsNsec: number, fresh: boolean): void {
     const now = tsSec + tsNsec * 1e-9;
     const record = this.decide(s, null, now, fresh);
     if (record === null || this.table.proto(s) !== IpProto.TCP || record.rounds > 0) return;
@@ -200,7 +218,7 @@ export class Responder {
     if (action === 'block') record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
     this.records.set(s, record);
     this.table.setResponding(s);
-    this.observer?.decided?.(s, record);
+    if (this.observer?.decided) this.decidedNow = s;
     return record;
   }
 
@@ -213,7 +231,7 @@ export class Responder {
     record.guard = this.guards.admitBlock(now, record.source, this.onNeverBlockList(s));
     this.records.set(s, record);
     this.table.setResponding(s);
-    this.observer?.decided?.(s, record);
+    if (this.observer?.decided) this.decidedNow = s;
     return record;
   }
 

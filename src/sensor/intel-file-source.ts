@@ -24,7 +24,13 @@ export class IntelFileSource {
     for (const e of live.entries()) this.sources.add(e.source);
   }
 
+  /** Whether entries of this source came from the files (the Redis sync leaves those alone). */
+  ownsSource(source: string): boolean {
+    return this.sources.has(source);
+  }
+
   async reload(): Promise<ReconcileResult | null> {
+    if (this.files.length === 0) return null;
     if (this.reloading) return null;
     this.reloading = true;
     try {

@@ -1,20 +1,32 @@
 import type { Logger } from 'pino';
 import { parseListenAddress, startMetricsServer, type HealthReport } from '../metrics/metrics-server.js';
 import type { Sensor } from '../pipeline/sensor.js';
+import type { RedisIntelSync } from '../intel/redis/intel-sync.js';
 import { ExitCode } from '../util/errors.js';
 import { buildSensor, sensorLogger, statsInterval, type SensorValues } from './sensor-options.js';
 
 /** One sensor in this process: start, serve metrics, reload on SIGHUP, drain and report on SIGTERM / SIGINT. */
 export async function runSensor(values: SensorValues): Promise<number> {
   const log = sensorLogger(values);
-  const { sensor, files } = await buildSensor(values, log);
-  const { canary } = await sensor.start();
+  const { sensor, files, redis } = await buildSensor(values, log);
+  if (redis) {
+    // Enforce from the first packet: capture starts only once the set holds Redis's snapshot or the disk cache.
+    const status = await redis.start();
+    log.info({ event: 'intel_sync', ...status }, `intel from ${status.startedFrom === 'redis' ? 'Redis' : status.startedFrom === 'cache' ? 'the disk cache (Redis unreachable)' : 'nowhere yet (Redis unreachable, no cache)'}: ${status.entries} entries`);
+  }
+  let canary: Awaited<ReturnType<typeof sensor.start>>['canary'];
+  try {
+    ({ canary } = await sensor.start());
+  } catch (err) {
+    await redis?.close();
+    throw err;
+  }
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   const metricsAt = values.metrics ?? '127.0.0.1:9464';
   if (metricsAt !== 'off') {
     const { host, port } = parseListenAddress(metricsAt, '--metrics');
     try {
-      metricsServer = await startMetricsServer({ host, port, metrics: () => sensor.metrics.text(), contentType: sensor.metrics.contentType, health: () => health(sensor) });
+      metricsServer = await startMetricsServer({ host, port, metrics: () => sensor.metrics.text(), contentType: sensor.metrics.contentType, health: () => health(sensor, redis) });
     } catch (err) {
       sensor.stop();
       throw err;
@@ -30,11 +42,11 @@ export async function runSensor(values: SensorValues): Promise<number> {
       process.off('SIGHUP', onHup);
       if (statsTimer) clearInterval(statsTimer);
       const stats = sensor.stop();
-      log.info({ event: 'stop', signal, ...stats }, `sensor stopped (${signal})`);
-      process.stdout.write(JSON.stringify(stats) + '\n');
+      const intelSync = redis?.status() ?? null;
+      log.info({ event: 'stop', signal, ...stats, intelSync }, `sensor stopped (${signal})`);
+      process.stdout.write(JSON.stringify(intelSync ? { ...stats, intelSync } : stats) + '\n');
       const done = (): void => log.flush(() => resolve(ExitCode.ok));
-      if (metricsServer) void metricsServer.close().then(done);
-      else done();
+      void Promise.all([metricsServer?.close(), redis?.close()]).then(done, done);
     };
     process.on('SIGHUP', onHup);
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -56,10 +68,12 @@ export function logStart(log: Logger, values: SensorValues, sensor: Sensor, metr
   }, 500).unref();
 }
 
-export function health(sensor: Sensor): HealthReport {
+export function health(sensor: Sensor, redis: RedisIntelSync | null = null): HealthReport {
   const reasons: string[] = [];
   const stats = sensor.captureStats();
   if (!sensor.enforcing) reasons.push('monitor mode: nothing is sent');
+  const sync = redis?.status() ?? null;
+  if (sync && sync.state !== 'live') reasons.push(`intel ${sync.state}${sync.staleSeconds !== null ? ` for ${Math.round(sync.staleSeconds)} s` : ''}: ${sync.lastError ?? 'not in step with Redis'}`);
   return {
     status: reasons.length === 0 ? 'ok' : 'degraded',
     reasons,
@@ -68,6 +82,7 @@ export function health(sensor: Sensor): HealthReport {
     secondsSinceTraffic: sensor.secondsSinceTraffic,
     intel: { entries: sensor.intel.size, version: sensor.intel.version },
     sessions: sensor.engine.table.active,
+    intelSync: sync,
   };
 }
 

@@ -10,6 +10,9 @@ import { ConfigError, UsageError } from '../util/errors.js';
 import { parseCommandArgs, positiveInteger } from '../cli/args.js';
 import { intelOptionHelp, intelOptionSpec, setUpIntel } from '../cli/intel-options.js';
 import { IntelFileSource, reportLoads } from './intel-file-source.js';
+import { redisOptionHelp, redisOptionSpec, redisOptionsFromValues, type RedisConnectionOptions } from '../intel/redis/connection.js';
+import type { RedisIntelSync } from '../intel/redis/intel-sync.js';
+import { IntelSet } from '../intel/intel-set.js';
 
 export const sensorHelp = `Usage: offpath sensor --mon IF [--inj IF] --intel FILE [options]
 
@@ -63,6 +66,11 @@ Operations:
 
 ${intelOptionHelp}
 
+Fleet intel from Redis (instead of, or next to, --intel files):
+  --intel-cache FILE      where the last good set from Redis is kept, so that a sensor restarting while
+                          Redis is down still enforces (default /var/lib/offpath/intel-cache.json)
+${redisOptionHelp}
+
 Signals: SIGHUP reloads the intel files (changes apply at once, with no moment without enforcement; a
 file that fails to load leaves the current set in force); SIGTERM / SIGINT stop capture, end every
 session, and print the final statistics as one JSON object on stdout.
@@ -98,6 +106,8 @@ export const sensorOptionSpec = {
   'log-level': { type: 'string' },
   'stats-interval': { type: 'string' },
   workers: { type: 'string' },
+  'intel-cache': { type: 'string' },
+  ...redisOptionSpec,
   ...intelOptionSpec,
 } as const;
 
@@ -112,7 +122,7 @@ export function parseSensorArgs(argv: string[]) {
 export function validateSensorValues(values: SensorValues, positionals: string[]): void {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.mon) throw new UsageError('sensor needs --mon IF (the mirror interface)');
-  if (!values.intel || values.intel.length === 0) throw new UsageError('sensor needs --intel FILE');
+  if ((!values.intel || values.intel.length === 0) && redisOptionsFromValues(values) === null) throw new UsageError('sensor needs --intel FILE or --redis URL');
   const backend = values.backend ?? DEFAULT_BACKEND;
   if (!(CAPTURE_BACKENDS as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${CAPTURE_BACKENDS.join(', ')}, got "${values.backend}"`);
   const logLevel = values['log-level'] ?? 'info';
@@ -153,6 +163,8 @@ function killSilence(values: SensorValues): number {
 export interface BuiltSensor {
   sensor: Sensor;
   files: IntelFileSource;
+  /** Following Redis (started by startIntelSync), or null for the embedded default (files only). */
+  redis: RedisIntelSync | null;
 }
 
 /**
@@ -162,7 +174,9 @@ export interface BuiltSensor {
 export async function buildSensor(values: SensorValues, log: Logger, pool: { fanoutGroup?: number; processMetrics: boolean } = { processMetrics: true }): Promise<BuiltSensor> {
   const setup = await setUpIntel({ ...values, monitor: values.monitor === true || values['dry-run'] === true });
   reportLoads(log, setup.loads);
-  const intel = setup.intel!;
+  const intel = setup.intel ?? new IntelSet();
+  const redisOptions = redisOptionsFromValues(values);
+  const metrics = new SensorMetrics(undefined, { processMetrics: pool.processMetrics, intelMetrics: redisOptions === null });
   const tuning = nativeTuning(values['tpacket-version'], values['block-timeout-ms']);
   if (pool.fanoutGroup !== undefined) tuning.fanoutGroup = pool.fanoutGroup;
   const sensor = new Sensor({
@@ -188,9 +202,27 @@ export async function buildSensor(values: SensorValues, log: Logger, pool: { fan
     },
     kills: { silenceSeconds: killSilence(values), maxRounds: setup.responder.maxRounds, giveUpSeconds: 10 },
     log,
-    metrics: new SensorMetrics(undefined, { processMetrics: pool.processMetrics }),
+    metrics,
   });
-  return { sensor, files: new IntelFileSource(intel, values.intel!, setup.loadOptions, log) };
+  const files = new IntelFileSource(intel, values.intel ?? [], setup.loadOptions, log);
+  const redis = redisOptions ? await createIntelSync(redisOptions, values, intel, metrics, log, files) : null;
+  return { sensor, files, redis };
+}
+
+/**
+ * Redis keeps the set in step with the fleet. Sources loaded from files stay the files' business (a resync never
+ * removes them); everything else in the set belongs to Redis.
+ */
+async function createIntelSync(redis: RedisConnectionOptions, values: SensorValues, intel: IntelSet, metrics: SensorMetrics, log: Logger, files: IntelFileSource): Promise<RedisIntelSync> {
+  const { RedisIntelSync } = await import('../intel/redis/intel-sync.js');
+  return new RedisIntelSync({
+    redis,
+    set: intel,
+    cacheFile: values['intel-cache'] ?? '/var/lib/offpath/intel-cache.json',
+    log,
+    registry: metrics.registry,
+    scope: (source) => !files.ownsSource(source),
+  });
 }
 
 export function nativeTuning(version: string | undefined, timeout: string | undefined): NativeTuning {

@@ -21,7 +21,8 @@ async function main(): Promise<void> {
   const { values } = parseSensorArgs(argv);
   const log = sensorLogger(values, { worker: index });
   try {
-    const { sensor, files } = await buildSensor(values, log, { fanoutGroup, processMetrics: false });
+    const { sensor, files, redis } = await buildSensor(values, log, { fanoutGroup, processMetrics: false });
+    if (redis) await redis.start();
     const { canary } = await sensor.start();
     logStart(log, values, sensor, null, index === 0 ? canary : null);
     port.on('message', (request: WorkerRequest) => {
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
             port.postMessage({ id: request.id, type: 'metrics', metrics: await sensor.metrics.registry.getMetricsAsJSON() } satisfies WorkerReply);
             break;
           case 'health':
-            port.postMessage({ id: request.id, type: 'health', health: health(sensor) } satisfies WorkerReply);
+            port.postMessage({ id: request.id, type: 'health', health: health(sensor, redis) } satisfies WorkerReply);
             break;
           case 'reload':
             await files.reload();
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
             break;
           case 'stop': {
             const stats = sensor.stop();
+            await redis?.close();
             log.flush(() => port.postMessage({ id: request.id, type: 'stopped', stats } satisfies WorkerReply));
             break;
           }
