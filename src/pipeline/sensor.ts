@@ -14,6 +14,7 @@ import type { MatchRecord, ResponderOptions } from '../respond/responder.js';
 import type { SessionTable, SessionTableOptions } from '../session/session-table.js';
 import { Engine } from './engine.js';
 import { QuietSessionSweep } from './quiet-session-sweep.js';
+import { warmUpBlockingPath } from './warm-up.js';
 
 export interface SensorOptions {
   capture: LiveCaptureOptions;
@@ -170,6 +171,8 @@ export class Sensor {
       kills: this.kills,
       enforcing: () => this.enforcing,
     });
+    const warm = warmUpBlockingPath();
+    this.log.debug({ event: 'warm_up', ...warm }, 'blocking path compiled before the first packet');
     this.startedAt = wallSeconds();
     this.capture.start(this.packetHandler());
     let canary: CanaryResult | null = null;

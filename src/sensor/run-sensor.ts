@@ -3,7 +3,9 @@ import { parseListenAddress, startMetricsServer, type HealthReport } from '../me
 import type { Sensor } from '../pipeline/sensor.js';
 import type { RedisIntelSync } from '../intel/redis/intel-sync.js';
 import { ExitCode } from '../util/errors.js';
-import { buildSensor, sensorLogger, statsInterval, type SensorValues } from './sensor-options.js';
+import { buildSensor, sensorLogger, sensorName, statsInterval, type SensorValues } from './sensor-options.js';
+import { attachFleet } from './fleet-link.js';
+import { redisOptionsFromValues } from '../intel/redis/connection.js';
 
 /** One sensor in this process: start, serve metrics, reload on SIGHUP, drain and report on SIGTERM / SIGINT. */
 export async function runSensor(values: SensorValues): Promise<number> {
@@ -32,6 +34,23 @@ export async function runSensor(values: SensorValues): Promise<number> {
       throw err;
     }
   }
+  const redisOptions = redisOptionsFromValues(values);
+  const fleet = attachFleet(sensor, {
+    name: sensorName(values), interfaces: [values.mon!, ...(values.inj ? [values.inj] : [])], redis: redisOptions,
+    localMonitor: values.monitor === true || values['dry-run'] === true, log,
+  });
+  let api: { url: string; close(): Promise<void> } | null = null;
+  if (values.api) {
+    const { startSingleBoxApi } = await import('../api/single-box.js');
+    try {
+      api = await startSingleBoxApi({ set: sensor.intel, fleet: fleet.local!, tokensFile: values['api-tokens']!, auditFile: values['api-audit'], listen: values.api, logger: log });
+    } catch (err) {
+      sensor.stop();
+      await Promise.all([fleet.close(), metricsServer?.close(), redis?.close()]);
+      throw err;
+    }
+    log.info({ event: 'api', url: api.url }, `blocking API (single-box) on ${api.url}`);
+  }
   logStart(log, values, sensor, metricsServer ? `${metricsServer.address.address}:${metricsServer.address.port}` : null, canary);
   const interval = statsInterval(values);
   const statsTimer = interval > 0 ? setInterval(() => log.info({ event: 'stats', ...sensor.stats() }, 'statistics'), interval * 1000) : null;
@@ -46,7 +65,7 @@ export async function runSensor(values: SensorValues): Promise<number> {
       log.info({ event: 'stop', signal, ...stats, intelSync }, `sensor stopped (${signal})`);
       process.stdout.write(JSON.stringify(intelSync ? { ...stats, intelSync } : stats) + '\n');
       const done = (): void => log.flush(() => resolve(ExitCode.ok));
-      void Promise.all([metricsServer?.close(), redis?.close()]).then(done, done);
+      void Promise.all([api?.close(), fleet.close(), metricsServer?.close(), redis?.close()]).then(done, done);
     };
     process.on('SIGHUP', onHup);
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -66,7 +66,13 @@ Operations:
 
 ${intelOptionHelp}
 
-Fleet intel from Redis (instead of, or next to, --intel files):
+Blocking API, single box (no Redis; with Redis run "offpath api" instead):
+  --api HOST:PORT         serve the blocking API (/v1, OpenAPI at /docs) from this sensor's own intel set
+  --api-tokens FILE       token hashes (create them with "offpath token create --tokens FILE"); required
+  --api-audit FILE        also append the audit trail to this JSON-lines file
+
+Fleet intel from Redis (instead of, or next to, --intel files); decisions are reported to the fleet's
+event stream, a heartbeat every 5 s, and the fleet-wide enforcement switch is obeyed within a second:
   --intel-cache FILE      where the last good set from Redis is kept, so that a sensor restarting while
                           Redis is down still enforces (default /var/lib/offpath/intel-cache.json)
 ${redisOptionHelp}
@@ -107,6 +113,9 @@ export const sensorOptionSpec = {
   'stats-interval': { type: 'string' },
   workers: { type: 'string' },
   'intel-cache': { type: 'string' },
+  api: { type: 'string' },
+  'api-tokens': { type: 'string' },
+  'api-audit': { type: 'string' },
   ...redisOptionSpec,
   ...intelOptionSpec,
 } as const;
@@ -133,6 +142,11 @@ export function validateSensorValues(values: SensorValues, positionals: string[]
   sideOption(values, 'client');
   sideOption(values, 'server');
   nativeTuning(values['tpacket-version'], values['block-timeout-ms']);
+  if (values.api !== undefined) {
+    if (redisOptionsFromValues(values) !== null) throw new UsageError('--api serves the single-box API; with Redis, run "offpath api --redis URL" instead');
+    if (!values['api-tokens']) throw new UsageError('--api needs --api-tokens FILE (create tokens with "offpath token create --tokens FILE")');
+    if (workerCount(values) > 1) throw new UsageError('--api needs a single worker (the API reads one in-memory set)');
+  }
   if (workerCount(values) > 1 && backend !== 'native-tpacket') throw new UsageError('--workers needs --backend native-tpacket (PACKET_FANOUT shares the flows between workers)');
 }
 

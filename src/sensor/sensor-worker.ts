@@ -3,7 +3,9 @@ import type { HealthReport } from '../metrics/metrics-server.js';
 import type { SensorStats } from '../pipeline/sensor.js';
 import { OffpathError } from '../util/errors.js';
 import { health, logStart } from './run-sensor.js';
-import { buildSensor, parseSensorArgs, sensorLogger } from './sensor-options.js';
+import { buildSensor, parseSensorArgs, sensorLogger, sensorName } from './sensor-options.js';
+import { attachFleet } from './fleet-link.js';
+import { redisOptionsFromValues } from '../intel/redis/connection.js';
 
 export type WorkerRequest = { id: number; type: 'metrics' | 'health' | 'reload' | 'stop' };
 export type WorkerReply =
@@ -25,6 +27,12 @@ async function main(): Promise<void> {
     if (redis) await redis.start();
     const { canary } = await sensor.start();
     logStart(log, values, sensor, null, index === 0 ? canary : null);
+    const redisOptions = redisOptionsFromValues(values);
+    // Each worker reports its own share to the fleet, under its own heartbeat name.
+    const fleet = redisOptions ? attachFleet(sensor, {
+      name: `${sensorName(values)}-w${index}`, interfaces: [values.mon!, ...(values.inj ? [values.inj] : [])], redis: redisOptions,
+      localMonitor: values.monitor === true || values['dry-run'] === true, log,
+    }) : null;
     port.on('message', (request: WorkerRequest) => {
       void (async () => {
         switch (request.type) {
@@ -40,7 +48,7 @@ async function main(): Promise<void> {
             break;
           case 'stop': {
             const stats = sensor.stop();
-            await redis?.close();
+            await Promise.all([fleet?.close(), redis?.close()]);
             log.flush(() => port.postMessage({ id: request.id, type: 'stopped', stats } satisfies WorkerReply));
             break;
           }
