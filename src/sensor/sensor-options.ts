@@ -25,7 +25,9 @@ Capture:
   --backend NAME          cap | native-pcap | native-tpacket (default ${DEFAULT_BACKEND}, chosen by
                           measurement; cap needs no native addon)
   --filter BPF            capture filter in tcpdump syntax (default: everything)
-  --snaplen BYTES         bytes kept per packet (default 65535)
+  --snaplen BYTES         bytes kept per packet (default 2048: every header and a full standard frame;
+                          the ring holds bufferBytes / snaplen packets, so larger values mean fewer
+                          packets buffered through a pause; lengths on the wire are still exact)
   --buffer BYTES          kernel buffer / ring size (default 67108864)
   --no-promisc            do not put the mirror interface in promiscuous mode
   --tpacket-version N     native-tpacket ring: 2 = a slot per packet, handed over at once (default:
@@ -197,7 +199,7 @@ export async function buildSensor(values: SensorValues, log: Logger, pool: { fan
     capture: {
       iface: values.mon!,
       filter: values.filter ?? '',
-      snapLength: positiveInteger('snaplen', values.snaplen, 65535),
+      snapLength: positiveInteger('snaplen', values.snaplen, 2048),
       bufferBytes: positiveInteger('buffer', values.buffer, 64 << 20),
       promiscuous: !values['no-promisc'],
     },

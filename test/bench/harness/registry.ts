@@ -5,6 +5,8 @@
  *   `scriptPart('NAME', 'what it measures', 'NAME-bench.js')`.
  * `--only NAME` then runs just that part.
  */
+import { blockingPart } from '../blocking/blocking-part.js';
+import { capturePart } from '../blocking/capture-part.js';
 import { enginePart } from '../engine/engine-part.js';
 import { intelReplayPart } from '../intel-replay/intel-replay-part.js';
 import type { BenchPart } from './part.js';
@@ -17,6 +19,14 @@ export const BENCH_PARTS: readonly BenchPart[] = [
     quickArgs: ['--quick'],
   }),
   intelReplayPart,
+  scriptPart('redis', 'fleet intel in Redis: snapshot loads of 1 M / 5 M, propagation lag (test/bench/redis-bench.ts)', 'redis-bench.js', {
+    quickArgs: ['--quick'],
+  }),
+  scriptPart('api', 'blocking API: check and upserts vs a bare Fastify route at 0 / 100 k / 1 M entries, bulk import, propagation (test/bench/api-bench.ts)', 'api-bench.js', {
+    quickArgs: ['--quick'],
+  }),
+  blockingPart,
+  capturePart,
 ];
 
 export function findPart(name: string): BenchPart | undefined {
