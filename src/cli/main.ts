@@ -11,6 +11,9 @@ kills the ones that match with TCP resets, without ever sitting inline.
 Commands:
   replay FILE...   run capture files through the pipeline and summarise
   sensor           watch a mirror port live and kill sessions that match the intel
+  intel            manage the fleet's intel in Redis: add, remove, list, import, export, status
+  api              serve the blocking API for SOC platforms (HTTP, OpenAPI at /docs)
+  token            create, list and revoke API tokens
   version          print the version
   help [COMMAND]   help for a command
 
@@ -21,9 +24,15 @@ type Command = { run: (argv: string[]) => number | Promise<number>; help: string
 async function loadCommands(): Promise<Record<string, Command>> {
   const { replayHelp } = await import('./commands/replay.js');
   const sensor = await import('./commands/sensor.js');
+  const intel = await import('./commands/intel.js');
+  const api = await import('./commands/api.js');
+  const token = await import('./commands/token.js');
   return {
     replay: { run: replayCommand, help: replayHelp },
     sensor: { run: sensor.sensorCommand, help: sensor.sensorHelp },
+    intel: { run: intel.intelCommand, help: intel.intelHelp },
+    api: { run: api.apiCommand, help: api.apiHelp },
+    token: { run: token.tokenCommand, help: token.tokenHelp },
     version: { run: () => (process.stdout.write(version() + '\n'), ExitCode.ok), help: 'Usage: offpath version\n\nPrints the version of offpath.' },
   };
 }
