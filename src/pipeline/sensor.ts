@@ -14,7 +14,7 @@ import type { MatchRecord, ResponderOptions } from '../respond/responder.js';
 import type { SessionTable, SessionTableOptions } from '../session/session-table.js';
 import { Engine } from './engine.js';
 import { QuietSessionSweep } from './quiet-session-sweep.js';
-import { warmUpBlockingPath } from './warm-up.js';
+import { warmUpSensor } from './warm-up.js';
 
 export interface SensorOptions {
   capture: LiveCaptureOptions;
@@ -32,6 +32,16 @@ export interface SensorOptions {
   kills?: KillVerifierOptions;
   /** Milliseconds between housekeeping ticks (expiry, kill verification, quiet-session sweep). */
   tickMs?: number;
+  /**
+   * Never let the event loop sleep: it polls the capture socket without blocking, over and over. Costs one core at
+   * 100 %, and removes the wake-up latency of an idle CPU (hundreds of microseconds on virtual machines, whose idle
+   * vCPUs are descheduled by the host): the difference between winning and losing the race against a first byte.
+   */
+  busyPoll?: boolean;
+  /** Already-open devices (the warm-up's made-up capture and discarding injector); absent = open them from the options. */
+  devices?: { capture: LiveCapture; l2: FrameInjector | null; l3: IpPacketInjector | null; ownMac: Uint8Array | null };
+  /** Compile the blocking path before the first real packet (warm-up.ts). Default true. */
+  warmUp?: boolean;
   log: Logger;
   metrics?: SensorMetrics;
 }
@@ -94,6 +104,7 @@ export class Sensor {
   private ownMac: Uint8Array | null = null;
   private canary: Canary | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private spinner: NodeJS.Immediate | null = null;
   private startedAt = 0;
   private lastPacketWall = 0;
   selfFrames = 0;
@@ -145,24 +156,19 @@ export class Sensor {
   /** Opens capture and injection, runs the self-test, starts processing. */
   async start(): Promise<{ canary: CanaryResult | null }> {
     const o = this.options;
-    const injIface = o.injectInterface ?? o.capture.iface;
-    const needsL2 = o.toClient.mode !== 'l3' || o.toServer.mode !== 'l3';
-    const needsL3 = o.toClient.mode === 'l3' || o.toServer.mode === 'l3';
-    this.capture = await openLiveCapture(o.backend, o.capture, o.native);
-    try {
-      if (needsL2) {
-        this.ownMac = readInterfaceMac(injIface);
-        if (!this.ownMac && (o.toClient.mode === 'own' || o.toServer.mode === 'own')) {
-          throw new LiveCaptureError('failed', injIface, 'has no MAC address, so own-MAC injection cannot work', );
-        }
-        this.l2 = await openFrameInjector(o.backend, injIface);
-      }
-      if (needsL3) this.l3 = await openIpInjector();
-      this.injection = new InjectionPath({ toClient: o.toClient, toServer: o.toServer, ownMac: this.ownMac }, this.l2, this.l3);
-    } catch (err) {
-      this.close();
-      throw err;
+    if (o.warmUp ?? true) {
+      const warm = await warmUpSensor((options) => new Sensor(options), o);
+      this.log.debug({ event: 'warm_up', ...warm }, 'blocking path compiled before the first packet');
     }
+    if (o.devices) {
+      this.capture = o.devices.capture;
+      this.l2 = o.devices.l2;
+      this.l3 = o.devices.l3;
+      this.ownMac = o.devices.ownMac;
+    } else {
+      await this.openDevices();
+    }
+    this.injection = new InjectionPath({ toClient: o.toClient, toServer: o.toServer, ownMac: this.ownMac }, this.l2, this.l3);
     this.metrics.attach({
       engine: this.engine,
       intel: o.intel,
@@ -171,17 +177,41 @@ export class Sensor {
       kills: this.kills,
       enforcing: () => this.enforcing,
     });
-    const warm = warmUpBlockingPath();
-    this.log.debug({ event: 'warm_up', ...warm }, 'blocking path compiled before the first packet');
     this.startedAt = wallSeconds();
-    this.capture.start(this.packetHandler());
+    this.capture!.start(this.packetHandler());
     let canary: CanaryResult | null = null;
-    if (this.l2 && this.ownMac) {
+    if (this.l2 && this.ownMac && !o.devices) {
       this.canary = new Canary(this.ownMac);
       canary = this.canary.send(this.l2);
     }
     this.timer = setInterval(() => this.tick(), o.tickMs ?? 50);
+    if (o.busyPoll) {
+      // A pending immediate makes libuv poll for I/O with a zero timeout, so the loop spins instead of sleeping.
+      const spin = (): void => {
+        if (this.timer !== null) this.spinner = setImmediate(spin);
+      };
+      this.spinner = setImmediate(spin);
+    }
     return { canary };
+  }
+
+  private async openDevices(): Promise<void> {
+    const o = this.options;
+    const injIface = o.injectInterface ?? o.capture.iface;
+    this.capture = await openLiveCapture(o.backend, o.capture, o.native);
+    try {
+      if (o.toClient.mode !== 'l3' || o.toServer.mode !== 'l3') {
+        this.ownMac = readInterfaceMac(injIface);
+        if (!this.ownMac && (o.toClient.mode === 'own' || o.toServer.mode === 'own')) {
+          throw new LiveCaptureError('failed', injIface, 'has no MAC address, so own-MAC injection cannot work');
+        }
+        this.l2 = await openFrameInjector(o.backend, injIface);
+      }
+      if (o.toClient.mode === 'l3' || o.toServer.mode === 'l3') this.l3 = await openIpInjector();
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
 
   /** Whether the canary came back on the mirror (read a little after start). */
@@ -271,6 +301,8 @@ export class Sensor {
   stop(): SensorStats {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.spinner) clearImmediate(this.spinner);
+    this.spinner = null;
     this.capture?.close();
     this.injection?.flush();
     const stats = this.stats();

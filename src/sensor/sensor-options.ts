@@ -34,6 +34,8 @@ Capture:
                           the lowest latency) or 3 = blocks (fewer wake-ups at high rates, but a
                           partly filled block waits up to --block-timeout-ms)
   --block-timeout-ms N    native-tpacket with version 3: longest wait of a partly filled block (default 1)
+  --busy-poll             never sleep: poll the capture socket continuously (one core at 100 %); removes the
+                          wake-up latency of an idle CPU, hundreds of microseconds on virtual machines
 
 Injection:
   --inj IF                interface to inject on (default: the mirror interface; a SPAN port is usually
@@ -96,6 +98,7 @@ export const sensorOptionSpec = {
   'no-promisc': { type: 'boolean' },
   'tpacket-version': { type: 'string' },
   'block-timeout-ms': { type: 'string' },
+  'busy-poll': { type: 'boolean' },
   'inj-mode': { type: 'string' },
   'inj-mode-client': { type: 'string' },
   'inj-mode-server': { type: 'string' },
@@ -217,6 +220,7 @@ export async function buildSensor(values: SensorValues, log: Logger, pool: { fan
       vlanTracking: !values['ignore-vlan'],
     },
     kills: { silenceSeconds: killSilence(values), maxRounds: setup.responder.maxRounds, giveUpSeconds: 10 },
+    busyPoll: values['busy-poll'] === true,
     log,
     metrics,
   });
