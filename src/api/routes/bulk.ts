@@ -1,0 +1,235 @@
+/**
+ * POST /v1/blocks/bulk: many blocks in one request, as NDJSON (one block body per line, the same fields and rules
+ * as POST /v1/blocks), answered with one NDJSON result per line and a summary line.
+ *
+ * The request body is never buffered: lines are read from the socket as they arrive, validated one by one, and
+ * written in batches (default 2000 entries) with one batch in flight while the next is being read, so memory is
+ * bounded by a batch, whatever the size of the import. Results stream back as batches complete; for a client that
+ * sends everything before reading anything, at most `bulkOutputLimit` bytes of results wait in memory: beyond it
+ * successful lines are no longer listed (the summary says from which line), then failed ones neither (they are
+ * still counted), so neither side ever waits on the other and memory stays bounded. The status is
+ * 200 as soon as the import starts; whether each line succeeded is in its result (a fatal error, such as Redis
+ * going away mid-import, ends the response with an error line and the summary says how far it got).
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { IntelAction } from '../../intel/action.js';
+import { wallClockSeconds } from '../../intel/expiry.js';
+import type { PreparedEntry } from '../../intel/entry.js';
+import { actorOf, type RouteContext } from '../context.js';
+import type { BatchItemResult, ChangeMeta } from '../deps.js';
+import { validateEntry, type EntryBody } from '../entry-input.js';
+import { ApiError, quoteInput } from '../errors.js';
+import { toApiError, validationError } from '../error-handler.js';
+import { NdjsonSplitter, type NdjsonLine } from '../ndjson.js';
+import { blockBodySchema, commonErrors, errorRef } from '../schemas.js';
+
+interface BulkQuery {
+  results?: 'all' | 'errors';
+  action?: 'block' | 'monitor';
+}
+
+type LineOutcome = { line: number; result: BatchItemResult | null; input: PreparedEntry | null };
+
+export const NDJSON = 'application/x-ndjson';
+
+export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void {
+  const intel = ctx.deps.intel;
+  const { bulkMaxLines, bulkMaxLineBytes, bulkBatchSize, bulkOutputLimit } = ctx.options;
+
+  app.post<{ Querystring: BulkQuery }>('/v1/blocks/bulk', {
+    config: { access: 'write', auditAction: 'bulk.import' },
+    schema: {
+      tags: ['blocks'],
+      summary: 'Bulk create or update blocks (NDJSON in, NDJSON results out)',
+      description:
+        'Scope write. Content-Type: application/x-ndjson; each line is a block body as for POST /v1/blocks. ' +
+        'The response (application/x-ndjson) has one line per input line: {"line":N,"ok":true,"status":"created"|"updated",...} or ' +
+        '{"line":N,"ok":false,"error":{...}}, then {"summary":{...}}. results=errors leaves out the successful lines. ' +
+        `At most ${bulkMaxLines.toLocaleString('en-US')} lines of ${bulkMaxLineBytes} bytes each.`,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          results: { type: 'string', enum: ['all', 'errors'], description: 'all (default) or only the failed lines.' },
+          action: { type: 'string', enum: ['block', 'monitor'], description: 'Default action of lines without one (default block).' },
+        },
+      },
+      consumes: [NDJSON],
+      produces: [NDJSON],
+      response: {
+        200: { description: 'NDJSON: one result per input line, then a summary line.', type: 'string' },
+        ...commonErrors,
+        415: { description: 'Not application/x-ndjson.', ...errorRef },
+      },
+    },
+  }, async (request, reply) => {
+    const body = request.body as Readable | undefined;
+    if (body === undefined || body === null || typeof (body as Readable).pipe !== 'function') {
+      throw new ApiError(415, 'unsupported_media_type', `send the entries as ${NDJSON} (one JSON object per line)`);
+    }
+    const onlyErrors = request.query.results === 'errors';
+    const defaultAction: IntelAction = request.query.action ?? 'block';
+    const admin = request.principal?.scope === 'admin';
+    const meta: ChangeMeta = { actor: actorOf(request), address: request.ip };
+    const validate = request.compileValidationSchema(blockBodySchema, 'body');
+    const out = new PassThrough();
+    reply.type(NDJSON).send(out);
+
+    const counts = { lines: 0, created: 0, updated: 0, failed: 0 };
+    /** Line after which successful (then also failed) lines were no longer listed, the output buffer being full. */
+    let okOmittedAfter: number | null = null;
+    let errorsOmittedAfter: number | null = null;
+    let version = 0;
+    const started = performance.now();
+    /** One batch's results as one string: a write per line would cost more than the line itself. */
+    const render = (batch: LineOutcome[]): string => {
+      let text = '';
+      for (const o of batch) {
+        const r = o.result!;
+        if (r.ok) {
+          if (r.created) counts.created++;
+          else counts.updated++;
+          if (!onlyErrors && okOmittedAfter === null) {
+            // Canonical indicators need no JSON escaping; ids usually are the indicator; sources repeat.
+            const indicator = `"${r.indicator}"`;
+            const id = r.id === r.indicator ? indicator : JSON.stringify(r.id);
+            text += `{"line":${o.line},"ok":true,"status":"${r.created ? 'created' : 'updated'}","id":${id},"source":${jsonSource(r.source)},"indicator":${indicator}}\n`;
+          }
+        } else {
+          counts.failed++;
+          if (errorsOmittedAfter === null) text += JSON.stringify({ line: o.line, ok: false, error: { code: r.code, message: r.message, field: r.field } }) + '\n';
+        }
+      }
+      return text;
+    };
+    const lineError = (err: unknown): BatchItemResult => {
+      const { error } = toApiError(err);
+      return { ok: false, code: error.code, message: error.message, field: error.field };
+    };
+
+    /** Writes one batch; resolves when its results are written out in line order. */
+    const writeBatch = async (batch: LineOutcome[], inputs: PreparedEntry[]): Promise<void> => {
+      let results: BatchItemResult[] = [];
+      if (inputs.length > 0) {
+        const written = await intel.upsertBatch(inputs, meta);
+        results = written.results;
+        if (written.version > version) version = written.version;
+      }
+      let i = 0;
+      for (const o of batch) {
+        if (o.input !== null) o.result = results[i++] ?? { ok: false, code: 'internal', message: 'no result for this line', field: null };
+      }
+      const text = render(batch);
+      if (text !== '') out.write(text);
+      if (out.writableLength > bulkOutputLimit) {
+        const last = batch.length > 0 ? batch[batch.length - 1]!.line : counts.lines;
+        okOmittedAfter ??= last;
+        if (out.writableLength > 2 * bulkOutputLimit) errorsOmittedAfter ??= last;
+      }
+    };
+
+    const set = intel.set;
+    const now = wallClockSeconds();
+    const sourceJson = new Map<string, string>();
+    const jsonSource = (source: string): string => {
+      let json = sourceJson.get(source);
+      if (json === undefined) {
+        json = JSON.stringify(source);
+        if (sourceJson.size < 1000) sourceJson.set(source, json);
+      }
+      return json;
+    };
+    // The allow-conflict check costs a lookup per line; without any allow entry in the set it cannot fire.
+    let allowsPresent = set.counts().byAction.allow > 0;
+    /** Validates one line into its outcome (never throws). */
+    const validateLine = (item: NdjsonLine): LineOutcome => {
+      if (item.tooLong) return { line: item.line, input: null, result: { ok: false, code: 'line_too_long', message: `the line is longer than ${bulkMaxLineBytes} bytes`, field: null } };
+      try {
+        let value: unknown;
+        try {
+          value = JSON.parse(item.text);
+        } catch {
+          throw new ApiError(400, 'invalid_json', `the line is not valid JSON: ${quoteInput(item.text, 40)}`);
+        }
+        if (!validate(value)) throw validationError((validate.errors ?? []) as never, 'body');
+        const entry = value as EntryBody;
+        const checked = validateEntry(entry, entry.action ?? defaultAction, now);
+        if (checked.overBroad !== null && !(entry.force === true && admin)) {
+          throw new ApiError(400, 'over_broad', `indicator: ${checked.overBroad}; needs "force": true and an admin token`, 'indicator');
+        }
+        const p = checked.prepared;
+        const existing = allowsPresent ? set.find(p.source, p.explicitId ?? p.indicator.text) : -1;
+        if (existing >= 0 && set.actionOf(existing) === 'allow') {
+          throw new ApiError(409, 'conflict', 'this source and id is an allowlist entry; delete it at /v1/allowlist first', 'indicator');
+        }
+        return { line: item.line, input: p, result: null };
+      } catch (err) {
+        return { line: item.line, input: null, result: lineError(err) };
+      }
+    };
+
+    let fatal: unknown = null;
+    let inFlight: Promise<void> | null = null;
+    let batch: LineOutcome[] = [];
+    let inputs: PreparedEntry[] = [];
+    let stop = false;
+    /** Hands the current batch over (one write in flight while the next batch is read). */
+    const flush = async (): Promise<void> => {
+      if (inFlight) await inFlight;
+      allowsPresent = set.counts().byAction.allow > 0;
+      inFlight = writeBatch(batch, inputs);
+      // Keep the in-flight batch's rejection for the next await, not as an unhandled rejection.
+      inFlight.catch(() => undefined);
+      batch = [];
+      inputs = [];
+    };
+    const take = async (items: NdjsonLine[]): Promise<void> => {
+      for (const item of items) {
+        counts.lines = item.line;
+        if (item.line > bulkMaxLines) {
+          batch.push({ line: item.line, input: null, result: { ok: false, code: 'too_many_lines', message: `at most ${bulkMaxLines} lines per import; the rest was not read`, field: null } });
+          stop = true;
+          return;
+        }
+        const outcome = validateLine(item);
+        batch.push(outcome);
+        if (outcome.input !== null) inputs.push(outcome.input);
+        if (inputs.length >= bulkBatchSize || batch.length >= bulkBatchSize * 4) await flush();
+      }
+    };
+    try {
+      const splitter = new NdjsonSplitter(bulkMaxLineBytes);
+      for await (const chunk of body) {
+        await take(splitter.push(chunk as Buffer));
+        if (stop) break;
+      }
+      if (stop) body.destroy();
+      else await take(splitter.end());
+      await flush();
+      await inFlight;
+    } catch (err) {
+      fatal = err;
+      if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
+    }
+    // As for single writes: the summary comes once this instance's matcher holds the import (or the wait ran out).
+    const applied = fatal === null && version > 0 ? await intel.waitApplied(version, ctx.options.applyWaitMs) : version === 0;
+    // version: the intel version that holds every line written (wait for it on a sensor to know the import is in force)
+    const summary = {
+      ...counts,
+      seconds: Math.round(performance.now() - started) / 1000,
+      version,
+      applied,
+      ...(okOmittedAfter !== null ? { okResultsOmittedAfterLine: okOmittedAfter } : {}),
+      ...(errorsOmittedAfter !== null ? { errorResultsOmittedAfterLine: errorsOmittedAfter } : {}),
+    };
+    if (fatal !== null) {
+      const { error, internal } = toApiError(fatal);
+      if (internal) request.log.error({ err: fatal }, 'bulk import failed');
+      out.write(JSON.stringify(error.body()) + '\n');
+    }
+    out.end(JSON.stringify({ summary: { ...summary, complete: fatal === null } }) + '\n');
+    await ctx.audit(request, 'bulk.import', { lines: counts.lines, created: counts.created, updated: counts.updated, failed: counts.failed, complete: fatal === null }, 200);
+    return reply;
+  });
+}
