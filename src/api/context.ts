@@ -12,7 +12,7 @@ export interface ApiServerOptions {
   readonly bulkMaxLines?: number;
   /** Longest line of a bulk import in bytes (default 64 KiB). */
   readonly bulkMaxLineBytes?: number;
-  /** Bulk result bytes allowed to wait for a client that sends everything before reading (default 32 MiB). */
+  /** Bulk result bytes allowed to wait for a client that sends everything before reading (default 128 MiB). */
   readonly bulkOutputLimit?: number;
   /** Entries per write batch of a bulk import (default 2000). */
   readonly bulkBatchSize?: number;
@@ -56,7 +56,7 @@ export function resolveOptions(o: ApiServerOptions): ResolvedOptions {
     bulkMaxLines: o.bulkMaxLines ?? 2_000_000,
     bulkMaxLineBytes: o.bulkMaxLineBytes ?? 64 << 10,
     bulkBatchSize: o.bulkBatchSize ?? 2000,
-    bulkOutputLimit: o.bulkOutputLimit ?? 32 << 20,
+    bulkOutputLimit: o.bulkOutputLimit ?? 128 << 20,
     maxEventStreams: o.maxEventStreams ?? 64,
     applyWaitMs: o.applyWaitMs ?? 2000,
     publicDocs: o.publicDocs ?? false,

@@ -40,8 +40,6 @@ export interface SensorOptions {
   busyPoll?: boolean;
   /** Already-open devices (the warm-up's made-up capture and discarding injector); absent = open them from the options. */
   devices?: { capture: LiveCapture; l2: FrameInjector | null; l3: IpPacketInjector | null; ownMac: Uint8Array | null };
-  /** Compile the blocking path before the first real packet (warm-up.ts). Default true. */
-  warmUp?: boolean;
   log: Logger;
   metrics?: SensorMetrics;
 }
@@ -138,6 +136,18 @@ export class Sensor {
     this.sweep = new QuietSessionSweep(this.engine);
   }
 
+  /**
+   * Warms the blocking path up (warm-up.ts), then builds the sensor. The order matters: V8 settles the shapes of
+   * objects (a field that turns out to hold large numbers, for example) during the warm-up, and an object made
+   * before that keeps the outdated shape, which throws the compiled code away on its first real packet.
+   */
+  static async create(options: SensorOptions): Promise<Sensor> {
+    const warm = await warmUpSensor((o) => new Sensor(o), options);
+    const sensor = new Sensor(options);
+    sensor.log.debug({ event: 'warm_up', ...warm }, 'blocking path compiled before the first packet');
+    return sensor;
+  }
+
   get intel(): IntelSet {
     return this.options.intel;
   }
@@ -156,10 +166,6 @@ export class Sensor {
   /** Opens capture and injection, runs the self-test, starts processing. */
   async start(): Promise<{ canary: CanaryResult | null }> {
     const o = this.options;
-    if (o.warmUp ?? true) {
-      const warm = await warmUpSensor((options) => new Sensor(options), o);
-      this.log.debug({ event: 'warm_up', ...warm }, 'blocking path compiled before the first packet');
-    }
     if (o.devices) {
       this.capture = o.devices.capture;
       this.l2 = o.devices.l2;

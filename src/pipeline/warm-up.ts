@@ -29,6 +29,9 @@ export async function warmUpSensor(makeSensor: (options: SensorOptions) => Senso
   const intel = new IntelSet();
   intel.upsert({ indicator: '192.0.2.0/24', source: 'warm-up' });
   intel.upsert({ indicator: '2001:db8::/32', source: 'warm-up' });
+  intel.upsert({ indicator: '192.0.2.9', source: 'warm-up' });
+  intel.upsert({ indicator: '2001:db8::9', source: 'warm-up', action: 'monitor' });
+  intel.upsert({ indicator: '198.51.100.7', source: 'warm-up', action: 'allow' });
   let handler: LivePacketHandler | null = null;
   const capture: LiveCapture = {
     backend: 'warm-up', linkType: 1,
@@ -46,7 +49,6 @@ export async function warmUpSensor(makeSensor: (options: SensorOptions) => Senso
     log: pino({ level: 'silent' }),
     metrics: new SensorMetrics(new Registry(), { processMetrics: false }),
     devices: { capture, l2: discard, l3: null, ownMac: Uint8Array.of(2, 0, 0, 0, 0, 1) },
-    warmUp: false,
     busyPoll: false,
   });
   await sensor.start();
@@ -63,6 +65,8 @@ export async function warmUpSensor(makeSensor: (options: SensorOptions) => Senso
   };
   for (let i = 0; i < connections; i++) {
     const v6 = (i & 3) === 3;
+    // Mostly blocked servers (the race to win), some that match nothing (most real traffic), some exact entries.
+    const server = i % 5 === 4 ? 0xc6336407 : i % 7 === 6 ? 0xc0000209 : 0xc0000201;
     const out = i % 3 === 0 ? onHeap : i % 3 === 1 ? offHeap : buffer;
     const client = (0x64400000 + i) >>> 0; // 100.64.0.0/10, each new: no hold-down shortcut
     const port = 20000 + (i % 40000);
@@ -70,7 +74,7 @@ export async function warmUpSensor(makeSensor: (options: SensorOptions) => Senso
     const s = random32();
     const now = Date.now() / 1000 + i * 1e-6;
     const feed = (fromClient: boolean, flags: number, seq: number, ack: number, options: number[], payload: number): void => {
-      const length = writeFrame(out, v6, client, port, fromClient, flags, seq, ack, options, payload);
+      const length = writeFrame(out, v6, client, server, port, fromClient, flags, seq, ack, options, payload);
       const sec = Math.floor(now);
       handler!(out, 0, length, length, sec, Math.round((now - sec) * 1e9));
       frames++;
@@ -87,7 +91,7 @@ export async function warmUpSensor(makeSensor: (options: SensorOptions) => Senso
 }
 
 /** An Ethernet frame with IPv4 or IPv6 and TCP (options, zero payload bytes), between a client and a blocked server. */
-function writeFrame(out: Uint8Array, v6: boolean, client: number, port: number, fromClient: boolean, flags: number, seq: number, ack: number, options: number[], payload: number): number {
+function writeFrame(out: Uint8Array, v6: boolean, client: number, server: number, port: number, fromClient: boolean, flags: number, seq: number, ack: number, options: number[], payload: number): number {
   out.fill(0, 0, 14);
   out[fromClient ? 5 : 11] = 2; // server MAC 00..02, client MAC 00..03
   out[fromClient ? 11 : 5] = 3;
@@ -106,7 +110,7 @@ function writeFrame(out: Uint8Array, v6: boolean, client: number, port: number, 
     put32(out, srcAt, 0x20010002);
     put32(out, srcAt + 12, client);
     put32(out, dstAt, 0x20010db8);
-    put32(out, dstAt + 12, 1);
+    put32(out, dstAt + 12, server & 0xff);
     o += 40;
   } else {
     out.fill(0, o, o + 20);
@@ -116,7 +120,7 @@ function writeFrame(out: Uint8Array, v6: boolean, client: number, port: number, 
     out[o + 8] = 64;
     out[o + 9] = 6;
     put32(out, fromClient ? o + 12 : o + 16, client);
-    put32(out, fromClient ? o + 16 : o + 12, 0xc0000201);
+    put32(out, fromClient ? o + 16 : o + 12, server);
     o += 20;
   }
   put16(out, o, fromClient ? port : 443);

@@ -198,7 +198,7 @@ export async function buildSensor(values: SensorValues, log: Logger, pool: { fan
   const metrics = new SensorMetrics(undefined, { processMetrics: pool.processMetrics, intelMetrics: redisOptions === null });
   const tuning = nativeTuning(values['tpacket-version'], values['block-timeout-ms']);
   if (pool.fanoutGroup !== undefined) tuning.fanoutGroup = pool.fanoutGroup;
-  const sensor = new Sensor({
+  const sensor = await Sensor.create({
     capture: {
       iface: values.mon!,
       filter: values.filter ?? '',

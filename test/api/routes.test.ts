@@ -234,7 +234,7 @@ describe('bulk', () => {
       JSON.stringify({ indicator: '198.18.40.9' }),
     ];
     expect((await api.request('POST', '/v1/allowlist', { body: { indicator: '198.18.40.9' } })).status).toBe(201);
-    const r = await api.request('POST', '/v1/blocks/bulk', { raw: lines.join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    const r = await api.request('POST', '/v1/blocks/bulk?results=full', { raw: lines.join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toContain('application/x-ndjson');
     const out = r.text.trim().split('\n').map((l) => JSON.parse(l));
@@ -256,6 +256,10 @@ describe('bulk', () => {
     const eo = errorsOnly.text.trim().split('\n').map((l) => JSON.parse(l));
     expect(eo.filter((o) => o.ok === true)).toHaveLength(0);
     expect(eo).toHaveLength(7);
+    const compact = await api.request('POST', '/v1/blocks/bulk', { raw: lines.join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    const co = compact.text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(co).toHaveLength(11); // 10 non-blank lines and the summary
+    expect(co[0]).toEqual({ line: 1, ok: true, status: 'updated' });
   });
 
   test('a line longer than the limit is refused on its own; JSON instead of NDJSON is a 415', async () => {

@@ -148,7 +148,7 @@ describe('bulk against a client that reads nothing until it has sent everything'
         socket.on('error', reject);
         // Reading is paused until the whole request is written, as a naive client would do.
         socket.pause();
-        socket.write(`POST /v1/blocks/bulk HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${small.tokens.write}\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`);
+        socket.write(`POST /v1/blocks/bulk?results=full HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${small.tokens.write}\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`);
         socket.write(body, () => {
           socket.on('data', (d: Buffer) => chunks.push(d));
           socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));

@@ -27,12 +27,33 @@ export function apiEntryFromStored(e: StoredIntelEntry): ApiEntry {
   };
 }
 
+/** Table slots moved per maintenance slice (a few milliseconds of work at most). */
+const MAINTAIN_BUDGET = 1 << 16;
+
 export class RedisIntelBackend implements IntelBackend {
   readonly mode = 'redis' as const;
   readonly set: IntelSet;
+  private readonly maintenance: NodeJS.Timeout;
+  private maintaining = false;
 
   constructor(private readonly store: RedisIntelStore, private readonly sync: RedisIntelSync) {
     this.set = sync.set;
+    // The set's tables grow incrementally, a little with every change; after a burst (a bulk import arriving
+    // through the sync) growth can stay half done, and lookups then probe two arrays. Finish it when idle, as a
+    // sensor does (IntelSet.maintain, src/intel/README.md).
+    this.maintenance = setInterval(() => void this.maintain(), 500);
+    this.maintenance.unref();
+  }
+
+  /** Finishes pending table growth in bounded slices, yielding to requests between slices. */
+  private async maintain(): Promise<void> {
+    if (this.maintaining) return;
+    this.maintaining = true;
+    try {
+      while (this.set.maintain(MAINTAIN_BUDGET)) await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      this.maintaining = false;
+    }
   }
 
   async get(source: string, id: string): Promise<ApiEntry | null> {
@@ -98,6 +119,7 @@ export class RedisIntelBackend implements IntelBackend {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.maintenance);
     await this.sync.close();
     await this.store.close();
   }

@@ -25,7 +25,7 @@ import { NdjsonSplitter, type NdjsonLine } from '../ndjson.js';
 import { blockBodySchema, commonErrors, errorRef } from '../schemas.js';
 
 interface BulkQuery {
-  results?: 'all' | 'errors';
+  results?: 'all' | 'full' | 'errors';
   action?: 'block' | 'monitor';
 }
 
@@ -44,14 +44,15 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
       summary: 'Bulk create or update blocks (NDJSON in, NDJSON results out)',
       description:
         'Scope write. Content-Type: application/x-ndjson; each line is a block body as for POST /v1/blocks. ' +
-        'The response (application/x-ndjson) has one line per input line: {"line":N,"ok":true,"status":"created"|"updated",...} or ' +
-        '{"line":N,"ok":false,"error":{...}}, then {"summary":{...}}. results=errors leaves out the successful lines. ' +
+        'The response (application/x-ndjson) has one line per input line: {"line":N,"ok":true,"status":"created"|"updated"} or ' +
+        '{"line":N,"ok":false,"error":{...}}, then {"summary":{...}}. results=full adds id, source and indicator to successful lines; ' +
+        'results=errors leaves them out. ' +
         `At most ${bulkMaxLines.toLocaleString('en-US')} lines of ${bulkMaxLineBytes} bytes each.`,
       querystring: {
         type: 'object',
         additionalProperties: false,
         properties: {
-          results: { type: 'string', enum: ['all', 'errors'], description: 'all (default) or only the failed lines.' },
+          results: { type: 'string', enum: ['all', 'full', 'errors'], description: 'all (default: every line, successful ones as line and status), full (successful lines with id, source and indicator) or errors (failed lines only).' },
           action: { type: 'string', enum: ['block', 'monitor'], description: 'Default action of lines without one (default block).' },
         },
       },
@@ -69,6 +70,7 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
       throw new ApiError(415, 'unsupported_media_type', `send the entries as ${NDJSON} (one JSON object per line)`);
     }
     const onlyErrors = request.query.results === 'errors';
+    const full = request.query.results === 'full';
     const defaultAction: IntelAction = request.query.action ?? 'block';
     const admin = request.principal?.scope === 'admin';
     const meta: ChangeMeta = { actor: actorOf(request), address: request.ip };
@@ -90,11 +92,14 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
         if (r.ok) {
           if (r.created) counts.created++;
           else counts.updated++;
-          if (!onlyErrors && okOmittedAfter === null) {
+          if (full && okOmittedAfter === null) {
             // Canonical indicators need no JSON escaping; ids usually are the indicator; sources repeat.
             const indicator = `"${r.indicator}"`;
             const id = r.id === r.indicator ? indicator : JSON.stringify(r.id);
             text += `{"line":${o.line},"ok":true,"status":"${r.created ? 'created' : 'updated'}","id":${id},"source":${jsonSource(r.source)},"indicator":${indicator}}\n`;
+          } else if (!onlyErrors && okOmittedAfter === null) {
+            // Compact by default: 2 M results stay well under the output limit for clients that read late (curl).
+            text += r.created ? `{"line":${o.line},"ok":true,"status":"created"}\n` : `{"line":${o.line},"ok":true,"status":"updated"}\n`;
           }
         } else {
           counts.failed++;
