@@ -84,12 +84,17 @@ function checkParsed(value: unknown): ParsedIndicator {
   throw new IntelEntryError('indicator', 'expected an indicator string');
 }
 
+/** In 'u' mode a surrogate pair is one code point, so only an unpaired surrogate is of category Cs. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function text(field: string, value: unknown, max: number): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'string') throw new IntelEntryError(field, `expected a string, got ${typeof value}`);
   const t = value.trim();
   if (t.length > max) throw new IntelEntryError(field, `${t.length} characters long (at most ${max})`);
   if (CONTROL.test(t)) throw new IntelEntryError(field, 'contains control characters (tabs, newlines, NUL...)');
+  // A lone UTF-16 surrogate cannot be encoded as UTF-8: it would be stored mangled (Redis, files, logs).
+  if (LONE_SURROGATE.test(t)) throw new IntelEntryError(field, 'contains an unpaired UTF-16 surrogate (not valid Unicode text)');
   return t;
 }
 
@@ -108,6 +113,7 @@ export function normaliseTags(value: unknown): readonly string[] {
     if (tag === '') continue;
     if (tag.length > MAX_TAG_LENGTH) throw new IntelEntryError('tags', `a tag is ${tag.length} characters long (at most ${MAX_TAG_LENGTH})`);
     if (CONTROL.test(tag)) throw new IntelEntryError('tags', 'a tag contains control characters');
+    if (LONE_SURROGATE.test(tag)) throw new IntelEntryError('tags', 'a tag contains an unpaired UTF-16 surrogate (not valid Unicode text)');
     if (out.length > 0 && !(out[out.length - 1]! < tag)) ordered = false;
     out.push(tag);
   }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { FleetClient } from '../fleet/fleet-client.js';
+import { fleetPrefixFor } from '../fleet/keys.js';
 import { LocalFleet } from '../fleet/local-fleet.js';
 import type { EnforcementWatch, FleetLink } from '../fleet/types.js';
 import { createRedis, type RedisConnectionOptions } from '../intel/redis/connection.js';
@@ -29,7 +30,8 @@ export function attachFleet(sensor: Sensor, options: { name: string; interfaces:
   if (options.redis) {
     redisClient = createRedis(options.redis);
     redisClient.on('error', () => {}); // reconnects on its own; the intel sync reports the connection state
-    link = new FleetClient({ redis: redisClient, sensorName: options.name, log });
+    // The same prefix rule as the API's, so a sensor on a non-default --redis-key-prefix meets its own API.
+    link = new FleetClient({ redis: redisClient, sensorName: options.name, keyPrefix: fleetPrefixFor(options.redis.keyPrefix), log });
   } else {
     local = new LocalFleet({ sensorName: options.name });
     link = local;

@@ -85,3 +85,15 @@ describe('actions, tags and entries', () => {
     expect(() => prepareEntry(null as unknown as { indicator: string }, { nowSeconds: NOW })).toThrow(IntelEntryError);
   });
 });
+
+describe('text fields are valid Unicode', () => {
+  it('refuses an unpaired surrogate in source, reason, id or a tag, naming the field; accepts astral characters', () => {
+    const lone = 'feed\ud800x';
+    for (const field of ['source', 'reason', 'id'] as const) {
+      expect(() => prepareEntry({ indicator: '198.18.0.1', [field]: lone }, { nowSeconds: 0 })).toThrow(IntelEntryError);
+      expect(() => prepareEntry({ indicator: '198.18.0.1', [field]: lone }, { nowSeconds: 0 })).toThrow(new RegExp(`^${field}: .*unpaired`));
+    }
+    expect(() => normaliseTags(['ok', 'x\udc00'])).toThrow(/tags: .*unpaired/);
+    expect(prepareEntry({ indicator: '198.18.0.1', reason: 'phish 🎣', tags: ['🎣'] }, { nowSeconds: 0 }).reason).toBe('phish 🎣');
+  });
+});
