@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import type { FrameInjector, LiveCapture, LivePacketHandler } from '../capture/live/live-capture.js';
 import { IntelSet } from '../intel/intel-set.js';
 import { SensorMetrics } from '../metrics/sensor-metrics.js';
+import { put16, put32 } from '../respond/frame-header.js';
 import type { Sensor, SensorOptions } from './sensor.js';
 
 const SYN = 0x02;
@@ -137,14 +138,3 @@ function writeFrame(out: Uint8Array, v6: boolean, client: number, server: number
   return o + payload;
 }
 
-function put16(b: Uint8Array, at: number, v: number): void {
-  b[at] = (v >>> 8) & 0xff;
-  b[at + 1] = v & 0xff;
-}
-
-function put32(b: Uint8Array, at: number, v: number): void {
-  b[at] = (v >>> 24) & 0xff;
-  b[at + 1] = (v >>> 16) & 0xff;
-  b[at + 2] = (v >>> 8) & 0xff;
-  b[at + 3] = v & 0xff;
-}

@@ -1,5 +1,6 @@
 /** What the kernel says about a network interface, asked through the native addon (ioctls, any namespace). */
 import { loadNativeAddon, toLiveCaptureError } from './native-addon.js';
+import { parseMac } from './interface-counters.js';
 
 export interface InterfaceInfo {
   readonly name: string;
@@ -30,7 +31,7 @@ export function interfaceInfo(name: string, options: { netns?: string } = {}): I
 
 /** Parses "aa:bb:cc:dd:ee:ff" into 6 bytes (for building frames with an interface's own address). */
 export function macBytes(mac: string): Uint8Array {
-  const parts = mac.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new RangeError(`not a MAC address: ${mac}`);
-  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+  const bytes = parseMac(mac);
+  if (!bytes) throw new RangeError(`not a MAC address: ${mac}`);
+  return bytes;
 }
