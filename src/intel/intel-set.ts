@@ -105,9 +105,9 @@ export class IntelSet {
   private readonly cidr4: U32Table[];
   private readonly cidr6: WideTable[];
   private readonly summary16: Int32Array;
-  private readonly key2 = new Uint32Array(2);
-  private readonly key4 = new Uint32Array(4);
-  private readonly key5 = new Uint32Array(5);
+  private readonly key2 = new Int32Array(2);
+  private readonly key4 = new Int32Array(4);
+  private readonly key5 = new Int32Array(5);
 
   constructor(options: IntelSetOptions = {}) {
     this.clock = options.clock ?? wallClockSeconds;
@@ -245,7 +245,7 @@ export class IntelSet {
    * when omitted the set's clock is read, and only if a candidate entry has an expiry at all.
    */
   matchV4(ip: number, port = 0, proto = 0, nowSeconds = -1): number {
-    ip >>>= 0; // tolerate a signed 32-bit address
+    ip |= 0; // the tables hold keys as int32 (see U32Table)
     if (this.index.cidr4Mask === 0 && (port === 0 || this.port4.size === 0)) {
       // Only exact entries can match: one probe, in a function small enough to be inlined into the caller.
       const v = this.v4.get(ip);
@@ -293,7 +293,7 @@ export class IntelSet {
     while (mask !== 0) {
       const len = 31 - Math.clz32(mask);
       mask ^= 1 << len;
-      v = this.cidr4[len]!.get((ip & MASK4[len]!) >>> 0);
+      v = this.cidr4[len]!.get(ip & MASK4[len]!);
       if (v !== 0 && (v = this.live(K_CIDR4, v, nowSeconds)) !== 0) {
         if ((v & 3) === ACTION_ALLOW) return (K_CIDR4 << INDEX_BITS) | (v >>> 3);
         if (deny < 0) {

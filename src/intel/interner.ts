@@ -79,7 +79,7 @@ export class ProfileTable {
   private readonly tagLists: (readonly string[] | undefined)[] = [];
   /** (source id, reason id, tag set id) -> profile id + 1: no string is built to find a profile. */
   private readonly byTriple = new WideTable(3);
-  private readonly tripleKey = new Uint32Array(3);
+  private readonly tripleKey = new Int32Array(3);
   /** Per profile: source id, reason id, tag set id. */
   private readonly triples: number[] = [];
   private readonly refs: number[] = [];
@@ -100,7 +100,7 @@ export class ProfileTable {
       key[0] = this.sources.find(source);
       key[1] = this.reasons.find(reason);
       key[2] = this.tagSets.find(tagKey);
-      // find() gives -1 (0xffffffff once stored) for an unknown string, which no triple contains.
+      // find() gives -1 for an unknown string, which no triple contains.
       id = this.byTriple.get(key) - 1;
       if (id < 0) id = this.create(source, reason, tags, tagKey);
       this.lastSource = source;

@@ -55,7 +55,7 @@ export class LookupIndex {
   private readonly cidr6Allow = new Int32Array(128);
 
   /** Scratch key for the operations below: words, prefix length, or domain name. */
-  readonly key = new Uint32Array(5);
+  readonly key = new Int32Array(5);
   keyPrefix = 0;
   keyDomain = '';
 

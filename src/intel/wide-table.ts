@@ -2,10 +2,11 @@
  * Open-addressed hash table from a fixed-width multi-word key (2 to 5 unsigned 32-bit words) to a non-zero 32-bit
  * value: IPv6 addresses and prefixes (4 words), IPv4 + port (2), IPv6 + port (5), profile triples (3).
  *
- * Same design as U32Table: one Uint32Array of [key words..., value] records, value 0 = empty slot, linear probing,
- * home slot = hash * capacity / 2^32, growth by 1.25x at load 0.8 done incrementally (old slots drained
- * MIGRATE_STEP per change, moved ones marked MOVED), backward-shift deletion.
- * Keys are passed in a caller-owned Uint32Array (reused across calls), so lookups allocate nothing.
+ * Same design as U32Table: one Int32Array (int32, for the reason given there) of [key words..., value] records,
+ * value 0 = empty slot, linear probing, home slot = hash * capacity / 2^32, growth by 1.25x at load 0.8 done
+ * incrementally (old slots drained MIGRATE_STEP per change, moved ones marked MOVED), backward-shift deletion.
+ * Keys are passed in a caller-owned Int32Array (reused across calls), so lookups allocate nothing; a Uint32Array
+ * key works too (compared by its 32 bits), only slower.
  */
 import { hashWord, mixWord } from './hash.js';
 import { capacityFor, MAX_LOAD, MIGRATE_STEP, MOVED, RESERVE_LOAD } from './u32-table.js';
@@ -16,11 +17,11 @@ const TWO_POW_32 = 4294967296;
 export class WideTable {
   readonly width: number;
   private readonly stride: number;
-  private slots: Uint32Array;
+  private slots: Int32Array;
   private capacity: number;
   private scale: number;
   private growAt: number;
-  private old: Uint32Array | null = null;
+  private old: Int32Array | null = null;
   private oldCapacity = 0;
   private oldScale = 0;
   private cursor = 0;
@@ -32,13 +33,13 @@ export class WideTable {
     this.width = width;
     this.stride = width + 1;
     this.capacity = capacityFor(expected);
-    this.slots = new Uint32Array(this.capacity * this.stride);
+    this.slots = new Int32Array(this.capacity * this.stride);
     this.scale = this.capacity / TWO_POW_32;
     this.growAt = Math.floor(this.capacity * MAX_LOAD);
   }
 
   /** Value for the key in key[0..width), or 0. */
-  get(key: Uint32Array): number {
+  get(key: Int32Array | Uint32Array): number {
     const i = find(this.slots, this.capacity, this.scale, this.width, key, false);
     if (i >= 0) return this.slots[i * this.stride + this.width]!;
     if (this.old === null) return 0;
@@ -47,7 +48,7 @@ export class WideTable {
   }
 
   /** Inserts or overwrites; `value` must be non-zero (and not MOVED). */
-  set(key: Uint32Array, value: number): void {
+  set(key: Int32Array | Uint32Array, value: number): void {
     if (this.old === null && this.size >= this.growAt) this.startGrowth(Math.ceil(this.capacity * GROWTH));
     if (this.old !== null) {
       this.migrate(MIGRATE_STEP);
@@ -69,7 +70,7 @@ export class WideTable {
     this.size++;
   }
 
-  delete(key: Uint32Array): boolean {
+  delete(key: Int32Array | Uint32Array): boolean {
     if (this.old !== null) {
       this.migrate(MIGRATE_STEP);
       if (this.old !== null && this.takeOld(key)) {
@@ -107,7 +108,7 @@ export class WideTable {
     this.migrate(Infinity);
   }
 
-  forEach(fn: (slots: Uint32Array, offset: number, value: number) => void): void {
+  forEach(fn: (slots: Int32Array, offset: number, value: number) => void): void {
     for (const [s, cap] of [[this.slots, this.capacity], [this.old, this.oldCapacity]] as const) {
       if (s === null) continue;
       for (let i = 0; i < cap; i++) {
@@ -137,7 +138,7 @@ export class WideTable {
     this.oldScale = this.scale;
     this.cursor = 0;
     this.capacity = capacity;
-    this.slots = new Uint32Array(capacity * this.stride);
+    this.slots = new Int32Array(capacity * this.stride);
     this.scale = capacity / TWO_POW_32;
     this.growAt = Math.floor(capacity * MAX_LOAD);
   }
@@ -161,7 +162,7 @@ export class WideTable {
     if (end === this.oldCapacity) this.old = null;
   }
 
-  private takeOld(key: Uint32Array): boolean {
+  private takeOld(key: Int32Array | Uint32Array): boolean {
     const j = find(this.old!, this.oldCapacity, this.oldScale, this.width, key, true);
     if (j < 0) return false;
     this.old![j * this.stride + this.width] = MOVED;
@@ -170,7 +171,7 @@ export class WideTable {
 }
 
 /** Slot index holding the key in `s`, or -1. `skipMoved`: the array is being drained (MOVED is not a chain end). */
-function find(s: Uint32Array, cap: number, scale: number, w: number, key: Uint32Array, skipMoved: boolean): number {
+function find(s: Int32Array, cap: number, scale: number, w: number, key: Int32Array | Uint32Array, skipMoved: boolean): number {
   const stride = w + 1;
   let i = home(key, 0, w, scale);
   for (;;) {
@@ -179,14 +180,14 @@ function find(s: Uint32Array, cap: number, scale: number, w: number, key: Uint32
     if (v === 0) return -1;
     if (!(skipMoved && v === MOVED)) {
       let k = 0;
-      while (k < w && s[base + k] === key[k]) k++;
+      while (k < w && s[base + k] === (key[k]! | 0)) k++; // | 0: a caller's Uint32Array key compares too
       if (k === w) return i;
     }
     if (++i === cap) i = 0;
   }
 }
 
-function home(words: Uint32Array, offset: number, w: number, scale: number): number {
+function home(words: Int32Array | Uint32Array, offset: number, w: number, scale: number): number {
   let h = 0x2545f491;
   for (let k = 0; k < w; k++) h = mixWord(h, words[offset + k]!);
   return Math.floor(hashWord(h) * scale);

@@ -70,6 +70,31 @@ describe('U32Table (open addressing, backward-shift deletion)', () => {
   });
 });
 
+describe('U32Table miss filter', () => {
+  it('holds exactly the bits of the live keys under churn (deletes clear bits no other key uses)', () => {
+    const rand = prng(7);
+    const table = new U32Table();
+    const live = new Set<number>();
+    for (let step = 0; step < 200000; step++) {
+      const key = randU32(rand) & 0x3ffff; // small universe: many keys share a home slot, and so a filter bit
+      if (rand() < 0.5) {
+        table.set(key, 1);
+        live.add(key);
+      } else if (table.delete(key)) live.delete(key);
+    }
+    while (table.advance(1 << 20));
+    // The same bits as a table holding only the live keys, built fresh (it reaches the same capacity here).
+    const fresh = new U32Table();
+    for (const k of live) fresh.set(k, 1);
+    while (fresh.advance(1 << 20));
+    expect(fresh.byteLength).toBe(table.byteLength);
+    expect(table.filterBitsSet).toBe(fresh.filterBitsSet);
+    for (const k of live) table.delete(k);
+    expect(table.size).toBe(0);
+    expect(table.filterBitsSet).toBe(0);
+  });
+});
+
 describe('WideTable', () => {
   for (const width of [2, 4, 5]) {
     it(`width ${width} agrees with a Map under random changes`, () => {
