@@ -15,6 +15,7 @@ import type { SessionTable, SessionTableOptions } from '../session/session-table
 import { Engine } from './engine.js';
 import { QuietSessionSweep } from './quiet-session-sweep.js';
 import { warmUpSensor } from './warm-up.js';
+import { useRealtimePriority } from './realtime-priority.js';
 
 export interface SensorOptions {
   capture: LiveCaptureOptions;
@@ -38,6 +39,8 @@ export interface SensorOptions {
    * vCPUs are descheduled by the host): the difference between winning and losing the race against a first byte.
    */
   busyPoll?: boolean;
+  /** SCHED_FIFO priority for the thread that starts the sensor (the packet thread); undefined = unchanged. */
+  realtimePriority?: number;
   /** Already-open devices (the warm-up's made-up capture and discarding injector); absent = open them from the options. */
   devices?: { capture: LiveCapture; l2: FrameInjector | null; l3: IpPacketInjector | null; ownMac: Uint8Array | null };
   log: Logger;
@@ -183,6 +186,7 @@ export class Sensor {
       kills: this.kills,
       enforcing: () => this.enforcing,
     });
+    if (o.realtimePriority !== undefined) useRealtimePriority(o.realtimePriority);
     this.startedAt = wallSeconds();
     this.capture!.start(this.packetHandler());
     let canary: CanaryResult | null = null;

@@ -51,6 +51,7 @@ export async function warmUpSensor(makeSensor: (options: SensorOptions) => Senso
     metrics: new SensorMetrics(new Registry(), { processMetrics: false }),
     devices: { capture, l2: discard, l3: null, ownMac: Uint8Array.of(2, 0, 0, 0, 0, 1) },
     busyPoll: false,
+    realtimePriority: undefined,
   });
   await sensor.start();
   const onHeap = new Uint8Array(256);

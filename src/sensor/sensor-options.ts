@@ -36,6 +36,10 @@ Capture:
   --block-timeout-ms N    native-tpacket with version 3: longest wait of a partly filled block (default 1)
   --busy-poll             never sleep: poll the capture socket continuously (one core at 100 %); removes the
                           wake-up latency of an idle CPU, hundreds of microseconds on virtual machines
+  --realtime-priority N   run the packet thread(s) under SCHED_FIFO at priority N (1-99; native addon, root
+                          or CAP_SYS_NICE): a woken sensor preempts other work at once instead of waiting
+                          its turn. The kernel still keeps 5 % of each second for other tasks; refused
+                          with --busy-poll, which would never let go of the core
 
 Injection:
   --inj IF                interface to inject on (default: the mirror interface; a SPAN port is usually
@@ -99,6 +103,7 @@ export const sensorOptionSpec = {
   'tpacket-version': { type: 'string' },
   'block-timeout-ms': { type: 'string' },
   'busy-poll': { type: 'boolean' },
+  'realtime-priority': { type: 'string' },
   'inj-mode': { type: 'string' },
   'inj-mode-client': { type: 'string' },
   'inj-mode-server': { type: 'string' },
@@ -173,6 +178,15 @@ export function workerCount(values: SensorValues): number {
   return positiveInteger('workers', values.workers, 1);
 }
 
+function realtimePriority(values: SensorValues): number | undefined {
+  const text = values['realtime-priority'];
+  if (text === undefined) return undefined;
+  const priority = Number(text);
+  if (!Number.isInteger(priority) || priority < 1 || priority > 99) throw new UsageError(`--realtime-priority must be a whole number 1-99, got "${text}"`);
+  if (values['busy-poll'] === true) throw new UsageError('--realtime-priority with --busy-poll would take a whole core from everything else: choose one');
+  return priority;
+}
+
 function killSilence(values: SensorValues): number {
   const s = values['kill-silence'] === undefined ? 0.5 : Number(values['kill-silence']);
   if (!(s > 0 && s <= 60)) throw new UsageError('--kill-silence must be seconds in (0, 60]');
@@ -221,6 +235,7 @@ export async function buildSensor(values: SensorValues, log: Logger, pool: { fan
     },
     kills: { silenceSeconds: killSilence(values), maxRounds: setup.responder.maxRounds, giveUpSeconds: 10 },
     busyPoll: values['busy-poll'] === true,
+    realtimePriority: realtimePriority(values),
     log,
     metrics,
   });

@@ -7,7 +7,7 @@
  * figures (node dist/test/bench/run.js --only blocking).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,13 +41,15 @@ function defaultBackend(): string {
 
 const nativeAddon = findNativeAddon(repoRoot);
 const byDefault = defaultBackend();
-const needsAddon = (backend: string): boolean => backend.startsWith('native');
+const needsAddon = (backend: string): boolean => backend.startsWith('native') || backend.endsWith('+rt');
 
 interface Variant {
   title: string;
   /** undefined: no --backend option (the sensor's default). */
   backend: string | undefined;
   effective: string;
+  /** More sensor options for this variant. */
+  extraArgs?: string[];
 }
 
 // The default backend, then the other kind: native-tpacket when the default is not, else cap.
@@ -56,6 +58,8 @@ const variants: Variant[] = [
   byDefault === 'native-tpacket'
     ? { title: 'backend cap', backend: 'cap', effective: 'cap' }
     : { title: 'backend native-tpacket', backend: 'native-tpacket', effective: 'native-tpacket' },
+  // The packet thread under SCHED_FIFO (needs the native addon, like the native backends).
+  { title: `default backend (${byDefault}), --realtime-priority 20`, backend: undefined, effective: `${byDefault}+rt`, extraArgs: ['--realtime-priority', '20'] },
 ];
 
 /*
@@ -103,7 +107,7 @@ for (const variant of variants) {
       blockedLater = lab.addresses.blockedV4[lab.addresses.blockedV4.length - 1]!;
       writeIntel(blockedAtStart);
       server = await startPeerServer(lab, repoRoot);
-      sensor = await startSensor(lab, repoRoot, { intelFile, backend: variant.backend, name: `e2e-${variant.effective}` });
+      sensor = await startSensor(lab, repoRoot, { intelFile, backend: variant.backend, name: `e2e-${variant.effective}`, extraArgs: variant.extraArgs });
       await waitForCapture(sensor, () =>
         runLoadClient(lab, repoRoot, [...targets('warm-up', 'banner', lab.addresses.allowedV4.slice(0, 1), DEFAULT_PORTS.banner), '--connections', '1']));
     }, 120_000);
@@ -112,6 +116,12 @@ for (const variant of variants) {
       await lab?.destroy();
       rmSync(work, { recursive: true, force: true });
     }, 60_000);
+
+    it.runIf(variant.extraArgs?.includes('--realtime-priority'))('the packet thread runs under SCHED_FIFO at the priority asked for', () => {
+      // /proc/PID/stat fields 40 and 41 (after the command name): rt_priority and policy, 1 = SCHED_FIFO.
+      const fields = readFileSync(`/proc/${sensor.process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      expect([fields[37], fields[38]]).toEqual(['20', '1']);
+    });
 
     it('blocked destinations: every connection reset, none completed, nearly all before the first byte; allowed ones interleaved: all succeed', async () => {
       const blockedV4 = lab.addresses.blockedV4.slice(0, -1);

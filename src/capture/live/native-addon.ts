@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { LiveCaptureError, classifyCaptureMessage, type LiveCaptureProblem } from './capture-errors.js';
 
 /** Bumped (in addon.cc too) whenever the handles below change shape, so a stale build is refused clearly. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 export interface RawCaptureOptions {
   mode: 'pcap' | 'tpacket';
@@ -92,6 +92,8 @@ export interface NativeAddon {
   RawIpInjectorHandle: new (options: RawIpInjectorOptions) => RawIpInjectorHandle;
   interfaceInfo(name: string, netns?: string): RawInterfaceInfo;
   realtimeNs(): bigint;
+  /** Scheduling policy of the calling thread; returns "" or the errno text. */
+  setThreadScheduling(policy: 'fifo' | 'other', priority: number): string;
   readonly libpcapVersion: string;
   readonly abiVersion: number;
 }

@@ -33,6 +33,17 @@ import { blockingTable } from './report.js';
 
 export const BACKENDS = ['cap', 'native-pcap', 'native-tpacket'] as const;
 
+/** What is measured: each backend as shipped, and the default backend with a real-time packet thread. */
+interface SensorConfig {
+  label: string;
+  backend: (typeof BACKENDS)[number];
+  extraArgs: string[];
+}
+const CONFIGS: readonly SensorConfig[] = [
+  ...BACKENDS.map((backend) => ({ label: backend, backend, extraArgs: [] })),
+  { label: 'native-tpacket, --realtime-priority 50', backend: 'native-tpacket', extraArgs: ['--realtime-priority', '50'] },
+];
+
 /**
  * The sensor refused a native backend because its addon (or the addon's JavaScript side) is not there yet: the
  * backend is skipped, not failed, as when the addon was never built.
@@ -130,8 +141,9 @@ async function runBlockingBench(ctx: BenchContext): Promise<PartResult> {
   const addon = findNativeAddon(ctx.repoRoot);
   const results: BackendFigures[] = [];
   const problems: string[] = [];
-  for (const backend of BACKENDS) {
-    if (backend !== 'cap' && !addon) {
+  for (const config of CONFIGS) {
+    const backend = config.label;
+    if ((config.backend !== 'cap' || config.extraArgs.length > 0) && !addon) {
       const reason = 'the native addon is not built (npm install builds native-bindings/ with node-gyp)';
       ctx.log(`\n${backend}: skipped, ${reason}`);
       results.push({ backend, status: 'skipped', reason, scenarios: [] });
@@ -139,7 +151,7 @@ async function runBlockingBench(ctx: BenchContext): Promise<PartResult> {
     }
     ctx.log(`\n${backend}: ${SCENARIOS.length} scenarios x ${sizes.blockedConnections} blocked connections`);
     try {
-      results.push(await runBackend(ctx, backend, sizes));
+      results.push(await runBackend(ctx, config, sizes));
     } catch (err) {
       const reason = (err as Error).message;
       if (nativeUnavailable(reason)) {
@@ -161,7 +173,8 @@ async function runBlockingBench(ctx: BenchContext): Promise<PartResult> {
   return { status: 'ok', data };
 }
 
-async function runBackend(ctx: BenchContext, backend: string, sizes: Sizes): Promise<BackendFigures> {
+async function runBackend(ctx: BenchContext, config: SensorConfig, sizes: Sizes): Promise<BackendFigures> {
+  const backend = config.label;
   mkdirSync(ctx.cacheDir, { recursive: true });
   const work = mkdtempSync(join(ctx.cacheDir, 'blocking-'));
   let lab: Lab | undefined;
@@ -173,7 +186,7 @@ async function runBackend(ctx: BenchContext, backend: string, sizes: Sizes): Pro
     const intelFile = join(work, 'intel.csv');
     writeFileSync(intelFile, intelCsv([...lab.addresses.blockedV4, ...lab.addresses.blockedV6]));
     await startPeerServer(lab, ctx.repoRoot);
-    sensor = await startSensor(lab, ctx.repoRoot, { intelFile, backend, name: `bench-${backend}` });
+    sensor = await startSensor(lab, ctx.repoRoot, { intelFile, backend: config.backend, name: `bench-${config.backend}`, extraArgs: config.extraArgs });
     const l = lab;
     await waitForCapture(sensor, () =>
       runLoadClient(l, ctx.repoRoot, [...targets('warm-up', 'banner', [allowedAddress], DEFAULT_PORTS.banner), '--connections', '1']));
