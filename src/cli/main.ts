@@ -79,7 +79,9 @@ main(process.argv.slice(2)).then(
       process.exitCode = err.code === 'capture_file' || err.code.startsWith('intel') ? ExitCode.input : err.code === 'config' ? ExitCode.usage : ExitCode.environment;
     } else {
       process.stderr.write(`offpath: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = ExitCode.internal;
+      // Exit now: a command that failed half-way may still hold open handles (a capture, a server) that would
+      // keep a half-started process alive (stderr is synchronous on pipes and files, so the message is out).
+      process.exit(ExitCode.internal);
     }
   },
 );

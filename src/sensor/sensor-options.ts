@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { checkSensorName } from '../fleet/event-shape.js';
 import { destination, pino, type Logger } from 'pino';
 import { CAPTURE_BACKENDS, DEFAULT_BACKEND, type CaptureBackend, type NativeTuning } from '../capture/live/open-live.js';
 import { parseMac } from '../capture/live/interface-counters.js';
@@ -160,8 +161,19 @@ export function validateSensorValues(values: SensorValues, positionals: string[]
   if (workerCount(values) > 1 && backend !== 'native-tpacket') throw new UsageError('--workers needs --backend native-tpacket (PACKET_FANOUT shares the flows between workers)');
 }
 
+/** --name, checked here so that a bad one stops the sensor before it opens anything; else the host name. */
 export function sensorName(values: SensorValues): string {
-  return values.name ?? hostname();
+  if (values.name === undefined) return hostnameAsSensorName(hostname());
+  try {
+    return checkSensorName(values.name);
+  } catch (err) {
+    throw new UsageError(`--name: ${(err as Error).message}`);
+  }
+}
+
+/** A host name made valid as a sensor name (a host name may hold characters a sensor name may not). */
+function hostnameAsSensorName(host: string): string {
+  return host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'sensor';
 }
 
 export function sensorLogger(values: SensorValues, extra: Record<string, unknown> = {}): Logger {

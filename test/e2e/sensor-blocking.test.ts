@@ -41,7 +41,7 @@ function defaultBackend(): string {
 
 const nativeAddon = findNativeAddon(repoRoot);
 const byDefault = defaultBackend();
-const needsAddon = (backend: string): boolean => backend.startsWith('native') || backend.endsWith('+rt');
+const needsAddon = (backend: string): boolean => backend.startsWith('native') || backend.endsWith('-rt');
 
 interface Variant {
   title: string;
@@ -59,7 +59,7 @@ const variants: Variant[] = [
     ? { title: 'backend cap', backend: 'cap', effective: 'cap' }
     : { title: 'backend native-tpacket', backend: 'native-tpacket', effective: 'native-tpacket' },
   // The packet thread under SCHED_FIFO (needs the native addon, like the native backends).
-  { title: `default backend (${byDefault}), --realtime-priority 20`, backend: undefined, effective: `${byDefault}+rt`, extraArgs: ['--realtime-priority', '20'] },
+  { title: `default backend (${byDefault}), --realtime-priority 20`, backend: undefined, effective: `${byDefault}-rt`, extraArgs: ['--realtime-priority', '20'] },
 ];
 
 /*

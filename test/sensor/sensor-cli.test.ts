@@ -32,6 +32,11 @@ describe('offpath sensor: usage and environment errors', () => {
     const mac = run(['--mon', 'lo', '--intel', intel, '--next-hop-mac', 'zz:zz']);
     expect(mac.status).toBe(2);
     expect(mac.stderr).toMatch(/not a MAC address/);
+    // Checked before anything is opened: a bad name once stopped the fleet link after capture had started,
+    // leaving a process that captured and blocked without its SIGHUP handler.
+    const name = run(['--mon', 'lo', '--intel', intel, '--name', 'bad+name', '--metrics', 'off']);
+    expect(name.status).toBe(2);
+    expect(name.stderr).toMatch(/--name: sensor name "bad\+name" must be 1-64 letters/);
   });
 
   test('a missing interface: exit 4, named, with what to do', () => {
