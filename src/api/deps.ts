@@ -42,9 +42,13 @@ export interface UpsertOutcome {
   readonly applied: boolean;
 }
 
-export type BatchItemResult =
-  | { readonly ok: true; readonly created: boolean; readonly id: string; readonly source: string; readonly indicator: string }
-  | { readonly ok: false; readonly code: string; readonly message: string; readonly field: string | null };
+/** Results of a batch write, in input order. */
+export interface BatchWriteResult {
+  /** Per entry: 1 created, 2 updated, 0 the same content was already stored (an update that changed nothing). */
+  readonly statuses: Uint8Array;
+  /** Intel version after the batch (0 when nothing was written). */
+  readonly version: number;
+}
 
 export interface ListQuery {
   readonly cursor?: string;
@@ -76,8 +80,8 @@ export interface IntelBackend {
   get(source: string, id: string): Promise<ApiEntry | null>;
   /** `input` is already validated (prepareEntry) by the route. */
   upsert(input: IntelEntryInput, meta: ChangeMeta): Promise<UpsertOutcome>;
-  /** Upserts a batch of validated entries; one result per entry, in order, and the intel version after it. */
-  upsertBatch(entries: readonly PreparedEntry[], meta: ChangeMeta): Promise<{ results: BatchItemResult[]; version: number }>;
+  /** Upserts a batch of validated entries; one status per entry, in order, and the intel version after it. */
+  upsertBatch(entries: readonly PreparedEntry[], meta: ChangeMeta): Promise<BatchWriteResult>;
   /** Removes (source, id); returns what was removed, or null. */
   remove(source: string, id: string, meta: ChangeMeta): Promise<ApiEntry | null>;
   /** Every entry (any source) whose canonical indicator is `indicator` and whose action is one of `actions`. */

@@ -23,15 +23,30 @@ export class NdjsonSplitter {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
     const out: NdjsonLine[] = [];
     let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl < 0) break;
-      const done = this.finish(chunk.subarray(start, nl));
-      if (done !== null) out.push(done);
-      start = nl + 1;
+    if (this.parts.length > 0 || this.skipping) {
+      // The first line continues the previous chunk's tail.
+      const nl = chunk.indexOf(10);
+      if (nl >= 0) {
+        const done = this.finish(chunk.subarray(0, nl));
+        if (done !== null) out.push(done);
+        start = nl + 1;
+      } else {
+        this.keep(chunk);
+        return out;
+      }
     }
-    if (start < chunk.length && !this.skipping) {
-      const rest = chunk.subarray(start);
+    const last = start < chunk.length ? chunk.lastIndexOf(10) : -1;
+    if (last >= start) {
+      this.lines(chunk, start, last, out);
+      start = last + 1;
+    }
+    if (start < chunk.length) this.keep(chunk.subarray(start));
+    return out;
+  }
+
+  /** Keeps the start of an unfinished line (or only counts it, once it is too long to keep). */
+  private keep(rest: Buffer): void {
+    if (!this.skipping) {
       this.pending += rest.length;
       if (this.pending > this.maxLineBytes + 1) {
         this.skipping = true;
@@ -42,7 +57,40 @@ export class NdjsonSplitter {
         this.parts.push(Buffer.from(rest));
       }
     }
-    return out;
+  }
+
+  /**
+   * The complete lines in chunk[from, last] (last is a newline), decoded in one call rather than one per line:
+   * the k-th newline byte is the k-th newline character (UTF-8 never uses 0x0A inside a character, and the
+   * decoder keeps it even after an invalid sequence), so byte lengths (for the limit) and texts pair up.
+   */
+  private lines(chunk: Buffer, from: number, last: number, out: NdjsonLine[]): void {
+    const text = this.decoder.decode(chunk.subarray(from, last + 1));
+    let s = 0;
+    let b = from;
+    while (b <= last) {
+      const be = chunk.indexOf(10, b);
+      const se = text.indexOf('\n', s);
+      const line = ++this.line;
+      let bytes = be - b;
+      let end = se;
+      if (bytes > 0 && chunk[be - 1] === 13) {
+        bytes--;
+        end--;
+      }
+      if (bytes > this.maxLineBytes) {
+        out.push({ line, tooLong: true });
+      } else {
+        let i = s;
+        for (; i < end; i++) {
+          const c = text.charCodeAt(i);
+          if (c !== 32 && c !== 9 && c !== 13) break;
+        }
+        if (i < end) out.push({ line, text: text.slice(s, end) });
+      }
+      b = be + 1;
+      s = se + 1;
+    }
   }
 
   /** The last line, when the input does not end with a newline. */

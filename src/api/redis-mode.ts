@@ -9,6 +9,7 @@ import { IntelSet } from '../intel/intel-set.js';
 import { createRedis, type RedisClient, type RedisConnectionOptions } from '../intel/redis/connection.js';
 import { RedisIntelStore } from '../intel/redis/intel-store.js';
 import { RedisIntelSync, type SyncLogger } from '../intel/redis/intel-sync.js';
+import { WriteEcho } from '../intel/redis/write-echo.js';
 import { fleetPrefixFor } from '../fleet/keys.js';
 import { RedisFleetView } from '../fleet/redis-fleet-view.js';
 import { RedisAuditLog } from './audit/redis-audit-log.js';
@@ -43,7 +44,9 @@ export async function createRedisApiDeps(options: RedisApiDepsOptions): Promise<
   const apiPrefix = apiPrefixFor(connection.keyPrefix);
   const tokens = new RedisTokenStore({ redis: client, keyPrefix: apiPrefix, log: options.log });
   const set = new IntelSet();
-  const sync = new RedisIntelSync({ redis: { connectionName: 'offpath-api-sync', ...connection }, set, log: options.log });
+  // This process follows the stream it writes: its bulk writes reach its own set without being decoded again.
+  const echo = new WriteEcho();
+  const sync = new RedisIntelSync({ redis: { connectionName: 'offpath-api-sync', ...connection }, set, log: options.log, echo });
   const fleet = new RedisFleetView({ redis: client, keyPrefix: fleetPrefixFor(connection.keyPrefix), log: options.log });
   try {
     await tokens.start();
@@ -54,7 +57,7 @@ export async function createRedisApiDeps(options: RedisApiDepsOptions): Promise<
     client.disconnect();
     throw err;
   }
-  const store = new RedisIntelStore(client, { keyPrefix: connection.keyPrefix, streamMaxLength: connection.streamMaxLength });
+  const store = new RedisIntelStore(client, { keyPrefix: connection.keyPrefix, streamMaxLength: connection.streamMaxLength, echo });
   const intel = new RedisIntelBackend(store, sync);
   const audit = new RedisAuditLog(client, { keyPrefix: apiPrefix, maxLen: options.auditMaxLen });
   return {

@@ -10,8 +10,8 @@ import { prepareEntry } from '../../src/intel/entry.js';
 import { redisOptionsFromValues, redact, parseHostList, describeRedis } from '../../src/intel/redis/connection.js';
 import { MalformedRecordError } from '../../src/intel/redis/errors.js';
 import { decodeEntry, decodeStored, encodeContent, encodeRecord, fieldOf, TAG_SEPARATOR } from '../../src/intel/redis/record-codec.js';
-import { compareStreamIds, identityField, intelKeys, parseStreamId, shardOf, SHARD_COUNT, splitIdentityField } from '../../src/intel/redis/schema.js';
-import { parseEvent } from '../../src/intel/redis/snapshot.js';
+import { compareStreamIds, identityField, intelKeys, parseStreamId, shardOf, shardOfIdentity, SHARD_COUNT, splitIdentityField } from '../../src/intel/redis/schema.js';
+import { firstVersionOf, parseEvent } from '../../src/intel/redis/snapshot.js';
 import { prng, randInt } from '../intel/helpers.js';
 
 const NOW = 1_800_000_000;
@@ -129,6 +129,12 @@ describe('schema helpers', () => {
     expect(() => intelKeys('{x}')).toThrow(/not usable/);
   });
 
+  test('shardOfIdentity is shardOf of the identity field, without building it', () => {
+    for (const [source, id] of [['manual', '198.18.0.5'], ['', ''], ['fééd', '[2001:db8::1]:53/udp'], ['s', 'x'.repeat(300)], ['😀', 'T-1']] as const) {
+      expect(shardOfIdentity(source, id)).toBe(shardOf(identityField(source, id)));
+    }
+  });
+
   test('shardOf is stable (writers and readers in other versions must agree) and spreads', () => {
     // Pinned values: changing the function breaks every existing data set (schema version 1).
     expect([shardOf(''), shardOf('a'), shardOf('manual\t198.18.0.5')]).toEqual([197, 44, 56]);
@@ -158,6 +164,16 @@ describe('schema helpers', () => {
     expect(parseEvent(['o', 'x', 'k', 'a'])).toBeNull();
     expect(parseEvent('nope')).toBeNull();
     expect(parseEvent([1, 2, 3])).toBeNull();
+  });
+
+  test('batch events: a count and the changes, one per line; an unreadable count or no changes is malformed', () => {
+    const event = parseEvent(['t', '7', 'by', 'me', 'o', 'b', 'n', '2', 'c', 'u\trec\nr\ta\tb']);
+    expect(event).toEqual({ op: 'b', count: 2, changes: 'u\trec\nr\ta\tb', writtenMs: 7 });
+    expect(firstVersionOf(event, 10)).toBe(9);
+    expect(firstVersionOf(parseEvent(['o', 'r', 'k', 'a\tb']), 10)).toBe(10);
+    for (const n of ['0', '-1', '1.5', 'x', '', '100001']) expect(parseEvent(['o', 'b', 'n', n, 'c', 'u\trec'])).toBeNull();
+    expect(parseEvent(['o', 'b', 'n', '1'])).toBeNull();
+    expect(parseEvent(['o', 'b', 'n', '1', 'c', ''])).toBeNull();
   });
 });
 

@@ -30,6 +30,16 @@ afterAll(async () => {
   await server?.destroy();
 });
 
+/** The versions of every change in the stream, in stream order (a batch event holds versions ID-n+1 .. ID). */
+async function changeVersions(store: RedisIntelStore): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of await events(store)) {
+    const n = e.fields.o === 'b' ? Number(e.fields.n) : 1;
+    for (let v = e.version - n + 1; v <= e.version; v++) out.push(v);
+  }
+  return out;
+}
+
 /** Every event of the stream, parsed. */
 async function events(store: RedisIntelStore): Promise<{ id: string; version: number; fields: Record<string, string> }[]> {
   const raw = await store.client.xrange(store.keys.stream, '-', '+');
@@ -134,8 +144,10 @@ describe('RedisIntelStore', () => {
     expect(byIndex.get(9)).toMatchObject({ ok: false, error: { code: 'intel_indicator' } });
     expect(byIndex.get(0)).toMatchObject({ ok: true, created: true, source: 'feed-0', indicator: '198.18.1.0' });
     expect(byIndex.get(100)).toMatchObject({ ok: true, created: false, changed: false });
+    expect(await changeVersions(store)).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
+    // Batch events: one per script call here (7 entries each, at most 500 changes per event).
     const ev = await events(store);
-    expect(ev.map((e) => e.version)).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
+    expect(ev.every((e) => e.fields.o === 'b' && Number(e.fields.n) <= 7)).toBe(true);
   });
 
   test('list pages through everything exactly once with a cursor, and filters', async () => {
@@ -179,14 +191,24 @@ describe('RedisIntelStore', () => {
     await expect(store.list({ cursor: 'garbage' })).rejects.toMatchObject({ field: 'cursor' });
   }, 60_000);
 
-  test('the stream stays bounded (MAXLEN ~)', async () => {
+  test('the stream stays bounded by changes kept (MINID ~ by version), batch events or single ones', async () => {
     const store = newStore({ streamMaxLength: 1000 });
     await store.upsertMany(Array.from({ length: 5000 }, (_, i) => ({ indicator: `198.18.${i >> 8}.${i & 255}` })), meta);
-    const status = await store.status();
+    let status = await store.status();
     expect(status.version).toBe(5000);
     expect(status.entries).toBe(5000);
-    expect(status.streamLength).toBeLessThan(1200);
+    // About the last 1000 changes are kept (whole events: a batch event is kept or dropped as one).
     expect(status.oldestStreamVersion).toBeGreaterThan(3000);
+    expect(status.oldestStreamVersion).toBeLessThanOrEqual(4001);
+    const kept = await changeVersions(store);
+    expect(kept.at(-1)).toBe(5000);
+    expect(kept.length).toBeLessThan(2000);
+    // Single writes trim by version as well.
+    for (let i = 0; i < 1500; i++) await store.upsert({ indicator: `198.19.${i >> 8}.${i & 255}` }, meta);
+    status = await store.status();
+    expect(status.version).toBe(6500);
+    expect(status.oldestStreamVersion).toBeGreaterThan(4500);
+    expect((await changeVersions(store)).length).toBeLessThan(2000);
   }, 60_000);
 
   test('keys of another schema are refused, not overwritten', async () => {

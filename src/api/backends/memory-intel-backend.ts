@@ -6,7 +6,7 @@
 import type { IntelAction } from '../../intel/action.js';
 import { prepareEntry, type IntelEntryInput, type PreparedEntry } from '../../intel/entry.js';
 import type { IntelSet } from '../../intel/intel-set.js';
-import type { ApiEntry, BackendHealth, BatchItemResult, ChangeMeta, IntelBackend, ListPage, ListQuery, UpsertOutcome } from '../deps.js';
+import type { ApiEntry, BackendHealth, BatchWriteResult, ChangeMeta, IntelBackend, ListPage, ListQuery, UpsertOutcome } from '../deps.js';
 import { apiEntryFromHandle } from '../entry-view.js';
 import { badRequest } from '../errors.js';
 import { intelInputError } from '../entry-input.js';
@@ -35,15 +35,14 @@ export class MemoryIntelBackend implements IntelBackend {
     return { entry: apiEntryFromHandle(this.set, handle), created: !existed, version: this.set.version, applied: true };
   }
 
-  async upsertBatch(entries: readonly PreparedEntry[], _meta: ChangeMeta): Promise<{ results: BatchItemResult[]; version: number }> {
+  async upsertBatch(entries: readonly PreparedEntry[], _meta: ChangeMeta): Promise<BatchWriteResult> {
     const set = this.set;
-    const results = entries.map((e): BatchItemResult => {
-      const id = e.explicitId ?? e.indicator.text;
-      const created = set.find(e.source, id) < 0;
+    const statuses = new Uint8Array(entries.length);
+    entries.forEach((e, i) => {
+      statuses[i] = set.find(e.source, e.explicitId ?? e.indicator.text) < 0 ? 1 : 2;
       set.upsertPrepared(e);
-      return { ok: true, created, id, source: e.source, indicator: e.indicator.text };
     });
-    return { results, version: set.version };
+    return { statuses, version: set.version };
   }
 
   async remove(source: string, id: string, _meta: ChangeMeta): Promise<ApiEntry | null> {

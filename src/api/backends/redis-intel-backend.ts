@@ -10,9 +10,8 @@ import type { IntelSet } from '../../intel/intel-set.js';
 import type { RedisIntelStore } from '../../intel/redis/intel-store.js';
 import type { RedisIntelSync } from '../../intel/redis/intel-sync.js';
 import type { StoredIntelEntry } from '../../intel/redis/record-codec.js';
-import type { ApiEntry, BackendHealth, BatchItemResult, ChangeMeta, IntelBackend, ListPage, ListQuery, UpsertOutcome } from '../deps.js';
+import type { ApiEntry, BackendHealth, BatchWriteResult, ChangeMeta, IntelBackend, ListPage, ListQuery, UpsertOutcome } from '../deps.js';
 import { isoFromEpoch } from '../entry-view.js';
-import { toApiError } from '../error-handler.js';
 
 export function apiEntryFromStored(e: StoredIntelEntry): ApiEntry {
   return {
@@ -68,19 +67,10 @@ export class RedisIntelBackend implements IntelBackend {
     return { entry: apiEntryFromStored(r.entry), created: r.created, version: r.version, applied };
   }
 
-  async upsertBatch(entries: readonly PreparedEntry[], meta: ChangeMeta): Promise<{ results: BatchItemResult[]; version: number }> {
-    const results: BatchItemResult[] = new Array<BatchItemResult>(entries.length);
-    let version = 0;
-    const summary = await this.store.upsertMany(entries, { ...meta, allowOverBroad: true }, (item) => {
-      if (item.ok) {
-        if (item.version > version) version = item.version;
-        results[item.index] = { ok: true, created: item.created, id: item.id, source: item.source, indicator: item.indicator };
-      } else {
-        const { error } = toApiError(item.error);
-        results[item.index] = { ok: false, code: error.code, message: error.message, field: error.field };
-      }
-    });
-    return { results, version: Math.max(version, summary.version) };
+  async upsertBatch(entries: readonly PreparedEntry[], meta: ChangeMeta): Promise<BatchWriteResult> {
+    // The route has applied the over-broad policy (force needs admin); the store must not refuse it again.
+    const written = await this.store.writePrepared(entries, { ...meta, allowOverBroad: true });
+    return { statuses: written.statuses, version: written.version };
   }
 
   async remove(source: string, id: string, meta: ChangeMeta): Promise<ApiEntry | null> {

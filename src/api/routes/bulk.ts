@@ -2,9 +2,10 @@
  * POST /v1/blocks/bulk: many blocks in one request, as NDJSON (one block body per line, the same fields and rules
  * as POST /v1/blocks), answered with one NDJSON result per line and a summary line.
  *
- * The request body is never buffered: lines are read from the socket as they arrive, validated one by one, and
- * written in batches (default 2000 entries) with one batch in flight while the next is being read, so memory is
- * bounded by a batch, whatever the size of the import. Results stream back as batches complete; for a client that
+ * The request body is never buffered: lines are read from the socket as they arrive, validated one by one
+ * (bulk-line.ts: lines of a shape already seen only have their indicator parsed), and written in batches (default
+ * 2000 entries, one bulk script call per 1000) with two batches in Redis while the next is being read, so memory
+ * is bounded by a few batches, whatever the size of the import. Results stream back as batches complete; for a client that
  * sends everything before reading anything, at most `bulkOutputLimit` bytes of results wait in memory: beyond it
  * successful lines are no longer listed (the summary says from which line), then failed ones neither (they are
  * still counted), so neither side ever waits on the other and memory stays bounded. The status is
@@ -17,10 +18,10 @@ import type { IntelAction } from '../../intel/action.js';
 import { wallClockSeconds } from '../../intel/expiry.js';
 import type { PreparedEntry } from '../../intel/entry.js';
 import { actorOf, type RouteContext } from '../context.js';
-import type { BatchItemResult, ChangeMeta } from '../deps.js';
-import { validateEntry, type EntryBody } from '../entry-input.js';
-import { ApiError, quoteInput } from '../errors.js';
-import { toApiError, validationError } from '../error-handler.js';
+import type { BatchWriteResult, ChangeMeta } from '../deps.js';
+import { BulkLineValidator, failure, isFailure, type BodyValidator, type LineFailure } from '../bulk-line.js';
+import { ApiError } from '../errors.js';
+import { toApiError } from '../error-handler.js';
 import { NdjsonSplitter, type NdjsonLine } from '../ndjson.js';
 import { blockBodySchema, commonErrors, errorRef } from '../schemas.js';
 
@@ -29,9 +30,12 @@ interface BulkQuery {
   action?: 'block' | 'monitor';
 }
 
-type LineOutcome = { line: number; result: BatchItemResult | null; input: PreparedEntry | null };
+/** A line read: its entry (to write) or its failure; `status` is the write's (1 created, else updated). */
+type LineOutcome = { line: number; input: PreparedEntry | null; failure: LineFailure | null; status: number };
 
 export const NDJSON = 'application/x-ndjson';
+/** Batches written to Redis at once while the next one is read (see flush). */
+const BATCHES_IN_FLIGHT = 2;
 
 export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void {
   const intel = ctx.deps.intel;
@@ -74,7 +78,7 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
     const defaultAction: IntelAction = request.query.action ?? 'block';
     const admin = request.principal?.scope === 'admin';
     const meta: ChangeMeta = { actor: actorOf(request), address: request.ip };
-    const validate = request.compileValidationSchema(blockBodySchema, 'body');
+    const validator = new BulkLineValidator(request.compileValidationSchema(blockBodySchema, 'body') as BodyValidator, defaultAction, admin, wallClockSeconds());
     const out = new PassThrough();
     reply.type(NDJSON).send(out);
 
@@ -84,46 +88,47 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
     let errorsOmittedAfter: number | null = null;
     let version = 0;
     const started = performance.now();
+    const sourceJson = new Map<string, string>();
+    const jsonSource = (source: string): string => {
+      let json = sourceJson.get(source);
+      if (json === undefined) {
+        json = JSON.stringify(source);
+        if (sourceJson.size < 1000) sourceJson.set(source, json);
+      }
+      return json;
+    };
     /** One batch's results as one string: a write per line would cost more than the line itself. */
     const render = (batch: LineOutcome[]): string => {
       let text = '';
       for (const o of batch) {
-        const r = o.result!;
-        if (r.ok) {
-          if (r.created) counts.created++;
+        const e = o.input;
+        if (e !== null) {
+          const created = o.status === 1;
+          if (created) counts.created++;
           else counts.updated++;
           if (full && okOmittedAfter === null) {
             // Canonical indicators need no JSON escaping; ids usually are the indicator; sources repeat.
-            const indicator = `"${r.indicator}"`;
-            const id = r.id === r.indicator ? indicator : JSON.stringify(r.id);
-            text += `{"line":${o.line},"ok":true,"status":"${r.created ? 'created' : 'updated'}","id":${id},"source":${jsonSource(r.source)},"indicator":${indicator}}\n`;
+            const indicator = `"${e.indicator.text}"`;
+            const id = e.explicitId === null ? indicator : JSON.stringify(e.explicitId);
+            text += `{"line":${o.line},"ok":true,"status":"${created ? 'created' : 'updated'}","id":${id},"source":${jsonSource(e.source)},"indicator":${indicator}}\n`;
           } else if (!onlyErrors && okOmittedAfter === null) {
             // Compact by default: 2 M results stay well under the output limit for clients that read late (curl).
-            text += r.created ? `{"line":${o.line},"ok":true,"status":"created"}\n` : `{"line":${o.line},"ok":true,"status":"updated"}\n`;
+            text += created ? `{"line":${o.line},"ok":true,"status":"created"}\n` : `{"line":${o.line},"ok":true,"status":"updated"}\n`;
           }
         } else {
+          const f = o.failure!;
           counts.failed++;
-          if (errorsOmittedAfter === null) text += JSON.stringify({ line: o.line, ok: false, error: { code: r.code, message: r.message, field: r.field } }) + '\n';
+          if (errorsOmittedAfter === null) text += JSON.stringify({ line: o.line, ok: false, error: { code: f.code, message: f.message, field: f.field } }) + '\n';
         }
       }
       return text;
     };
-    const lineError = (err: unknown): BatchItemResult => {
-      const { error } = toApiError(err);
-      return { ok: false, code: error.code, message: error.message, field: error.field };
-    };
-
-    /** Writes one batch; resolves when its results are written out in line order. */
-    const writeBatch = async (batch: LineOutcome[], inputs: PreparedEntry[]): Promise<void> => {
-      let results: BatchItemResult[] = [];
-      if (inputs.length > 0) {
-        const written = await intel.upsertBatch(inputs, meta);
-        results = written.results;
+    /** Writes one batch's results out (in line order: batches are rendered one after the other). */
+    const emit = (batch: LineOutcome[], written: BatchWriteResult | null): void => {
+      if (written !== null) {
         if (written.version > version) version = written.version;
-      }
-      let i = 0;
-      for (const o of batch) {
-        if (o.input !== null) o.result = results[i++] ?? { ok: false, code: 'internal', message: 'no result for this line', field: null };
+        let i = 0;
+        for (const o of batch) if (o.input !== null) o.status = written.statuses[i++]!;
       }
       const text = render(batch);
       if (text !== '') out.write(text);
@@ -135,65 +140,55 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
     };
 
     const set = intel.set;
-    const now = wallClockSeconds();
-    const sourceJson = new Map<string, string>();
-    const jsonSource = (source: string): string => {
-      let json = sourceJson.get(source);
-      if (json === undefined) {
-        json = JSON.stringify(source);
-        if (sourceJson.size < 1000) sourceJson.set(source, json);
-      }
-      return json;
-    };
     // The allow-conflict check costs a lookup per line; without any allow entry in the set it cannot fire.
     let allowsPresent = set.counts().byAction.allow > 0;
     /** Validates one line into its outcome (never throws). */
     const validateLine = (item: NdjsonLine): LineOutcome => {
-      if (item.tooLong) return { line: item.line, input: null, result: { ok: false, code: 'line_too_long', message: `the line is longer than ${bulkMaxLineBytes} bytes`, field: null } };
-      try {
-        let value: unknown;
-        try {
-          value = JSON.parse(item.text);
-        } catch {
-          throw new ApiError(400, 'invalid_json', `the line is not valid JSON: ${quoteInput(item.text, 40)}`);
-        }
-        if (!validate(value)) throw validationError((validate.errors ?? []) as never, 'body');
-        const entry = value as EntryBody;
-        const checked = validateEntry(entry, entry.action ?? defaultAction, now);
-        if (checked.overBroad !== null && !(entry.force === true && admin)) {
-          throw new ApiError(400, 'over_broad', `indicator: ${checked.overBroad}; needs "force": true and an admin token`, 'indicator');
-        }
-        const p = checked.prepared;
-        const existing = allowsPresent ? set.find(p.source, p.explicitId ?? p.indicator.text) : -1;
+      if (item.tooLong) return { line: item.line, input: null, failure: { ok: false, code: 'line_too_long', message: `the line is longer than ${bulkMaxLineBytes} bytes`, field: null }, status: 0 };
+      const p = validator.check(item.text);
+      if (isFailure(p)) return { line: item.line, input: null, failure: p, status: 0 };
+      if (allowsPresent) {
+        const existing = set.find(p.source, p.explicitId ?? p.indicator.text);
         if (existing >= 0 && set.actionOf(existing) === 'allow') {
-          throw new ApiError(409, 'conflict', 'this source and id is an allowlist entry; delete it at /v1/allowlist first', 'indicator');
+          return { line: item.line, input: null, failure: failure(new ApiError(409, 'conflict', 'this source and id is an allowlist entry; delete it at /v1/allowlist first', 'indicator')), status: 0 };
         }
-        return { line: item.line, input: p, result: null };
-      } catch (err) {
-        return { line: item.line, input: null, result: lineError(err) };
       }
+      return { line: item.line, input: p, failure: null, status: 0 };
     };
 
     let fatal: unknown = null;
-    let inFlight: Promise<void> | null = null;
     let batch: LineOutcome[] = [];
     let inputs: PreparedEntry[] = [];
     let stop = false;
-    /** Hands the current batch over (one write in flight while the next batch is read). */
+    /**
+     * Batches handed over and not yet written out, oldest first. Up to BATCHES_IN_FLIGHT are in Redis at once
+     * (sent in line order on one connection, so Redis applies them in line order) while the next is read: Redis
+     * never waits for this process to parse, nor this process for Redis.
+     */
+    const pending: Promise<void>[] = [];
+    /** The last batch's results written out: each batch writes its results after the one before. */
+    let emitted: Promise<void> = Promise.resolve();
     const flush = async (): Promise<void> => {
-      if (inFlight) await inFlight;
-      allowsPresent = set.counts().byAction.allow > 0;
-      inFlight = writeBatch(batch, inputs);
-      // Keep the in-flight batch's rejection for the next await, not as an unhandled rejection.
-      inFlight.catch(() => undefined);
-      batch = [];
-      inputs = [];
+      if (batch.length > 0) {
+        allowsPresent = set.counts().byAction.allow > 0;
+        const lines = batch;
+        const write = inputs.length > 0 ? intel.upsertBatch(inputs, meta) : Promise.resolve(null);
+        // Rejections are seen through `emitted` (awaited below), not as unhandled ones.
+        write.catch(() => undefined);
+        const done = emitted.then(() => write).then((written) => emit(lines, written));
+        done.catch(() => undefined);
+        emitted = done;
+        pending.push(done);
+        batch = [];
+        inputs = [];
+      }
+      while (pending.length > BATCHES_IN_FLIGHT) await pending.shift();
     };
     const take = async (items: NdjsonLine[]): Promise<void> => {
       for (const item of items) {
         counts.lines = item.line;
         if (item.line > bulkMaxLines) {
-          batch.push({ line: item.line, input: null, result: { ok: false, code: 'too_many_lines', message: `at most ${bulkMaxLines} lines per import; the rest was not read`, field: null } });
+          batch.push({ line: item.line, input: null, failure: { ok: false, code: 'too_many_lines', message: `at most ${bulkMaxLines} lines per import; the rest was not read`, field: null }, status: 0 });
           stop = true;
           return;
         }
@@ -212,10 +207,10 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
       if (stop) body.destroy();
       else await take(splitter.end());
       await flush();
-      await inFlight;
+      await emitted;
     } catch (err) {
       fatal = err;
-      if (inFlight) await (inFlight as Promise<void>).catch(() => undefined);
+      await Promise.allSettled(pending);
     }
     // As for single writes: the summary comes once this instance's matcher holds the import (or the wait ran out).
     const applied = fatal === null && version > 0 ? await intel.waitApplied(version, ctx.options.applyWaitMs) : version === 0;
@@ -228,7 +223,10 @@ export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void
       ...(okOmittedAfter !== null ? { okResultsOmittedAfterLine: okOmittedAfter } : {}),
       ...(errorsOmittedAfter !== null ? { errorResultsOmittedAfterLine: errorsOmittedAfter } : {}),
     };
-    if (fatal !== null) {
+    if (fatal !== null && request.raw.socket?.destroyed === true) {
+      // The client went away (its connection is gone): not a server failure; what was answered is stored.
+      request.log.warn({ lines: counts.lines, created: counts.created, updated: counts.updated }, 'bulk import cut short: the client went away');
+    } else if (fatal !== null) {
       const { error, internal } = toApiError(fatal);
       if (internal) request.log.error({ err: fatal }, 'bulk import failed');
       out.write(JSON.stringify(error.body()) + '\n');

@@ -47,7 +47,7 @@ export interface RedisConnectionOptions {
   readonly commandTimeoutMs?: number;
   /** Key prefix of the intel schema (default offpath:intel). */
   readonly keyPrefix?: string;
-  /** Change events kept in the stream (writers only; default 200,000). */
+  /** Changes kept in the intel change stream (writers only; default 200,000; trimmed by version). */
   readonly streamMaxLength?: number;
   /** CLIENT SETNAME (shows in CLIENT LIST). */
   readonly connectionName?: string;

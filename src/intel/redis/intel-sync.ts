@@ -25,8 +25,9 @@ import { connectionErrorExplainer, createRedis, describeRedis, DEFAULT_COMMAND_T
 import { CacheJournal, loadIntelCache, writeIntelCache, type CacheLoadResult } from './disk-cache.js';
 import { MalformedRecordError, RedisSchemaError } from './errors.js';
 import { decodeEntry } from './record-codec.js';
-import { intelKeys, parseStreamId, SHARD_COUNT, splitIdentityField, streamId, type IntelKeys } from './schema.js';
-import { parseEvent, readPosition, readRecords, type StreamEntries, type StorePosition } from './snapshot.js';
+import { identityField, intelKeys, parseStreamId, SHARD_COUNT, splitIdentityField, streamId, type IntelKeys } from './schema.js';
+import { firstVersionOf, parseEvent, readPosition, readRecords, type ChangeEvent, type StreamEntries, type StorePosition } from './snapshot.js';
+import type { WriteEcho } from './write-echo.js';
 import { registerSyncMetrics, type SyncMetrics, type SyncState } from './sync-metrics.js';
 
 /** The subset of a pino logger used here. */
@@ -64,7 +65,10 @@ export interface RedisIntelSyncOptions {
   readonly scope?: (source: string) => boolean;
   /** XREAD BLOCK time (default 1000 ms); an idle period also checks that Redis was not flushed meanwhile. */
   readonly blockMs?: number;
-  /** Events per XREAD (default 2000). */
+  /**
+   * Changes aimed at per XREAD (default 2000): the event count asked for adapts to the changes per event seen
+   * (a batch event carries hundreds), so one read stays about this size.
+   */
   readonly readCount?: number;
   /** How often the cache file is rewritten when the set changed (default 120 s; about 2 s of CPU per million entries, in slices). */
   readonly cacheIntervalMs?: number;
@@ -74,6 +78,11 @@ export interface RedisIntelSyncOptions {
   readonly expire?: boolean;
   /** Called after each applied change (benchmarks, diagnostics). */
   readonly onApplied?: (change: AppliedChange) => void;
+  /**
+   * What this process's own RedisIntelStore wrote (its `echo` option): entries of batch events found there with
+   * the same content are applied without decoding their records again (the API following its own imports).
+   */
+  readonly echo?: WriteEcho;
 }
 
 export interface SyncStatus {
@@ -103,7 +112,10 @@ const RESYNC_ATTEMPTS = 3;
 const LOG_REPEAT_MS = 30_000;
 /** Longest single timer (setTimeout overflows past 2^31 - 1 ms). */
 const MAX_TIMER_MS = 3_600_000;
-const CATCH_UP_COUNT = 5000;
+/** Changes aimed at per catch-up XRANGE (event count adapted as for XREAD). */
+const CATCH_UP_CHANGES = 5000;
+/** Changes applied between two yields to the event loop (a sensor keeps matching while it applies a burst). */
+const APPLY_YIELD_EVERY = 4096;
 
 export class RedisIntelSync {
   readonly set: IntelSet;
@@ -115,10 +127,15 @@ export class RedisIntelSync {
   private readonly scopeIsAll: boolean;
   private readonly blockMs: number;
   private readonly readCount: number;
+  /** Events asked for by the next XREAD (see readCount). */
+  private readEvents: number;
+  /** Changes aimed at by the next XREAD: readCount, doubled while reads come back full (catching up a burst). */
+  private readTarget: number;
   private readonly window: number | undefined;
   private readonly metrics: SyncMetrics | null;
   private readonly where: string;
   private readonly explain: (err: unknown) => string;
+  private readonly echo: WriteEcho | undefined;
 
   private epoch: string | null = null;
   private versionApplied = 0;
@@ -165,8 +182,11 @@ export class RedisIntelSync {
     const commandTimeout = options.redis.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     // The blocking read must come back well before the command timeout, or a quiet stream would look like a stall.
     this.blockMs = Math.max(10, Math.min(options.blockMs ?? 1000, Math.floor(commandTimeout / 2)));
-    this.readCount = options.readCount ?? 2000;
+    this.readCount = Math.max(1, options.readCount ?? 2000);
+    this.readEvents = this.readCount;
+    this.readTarget = this.readCount;
     this.window = options.snapshotWindow;
+    this.echo = options.echo;
     this.where = describeRedis(options.redis);
     this.main = createRedis({ connectionName: 'offpath-sensor', ...options.redis }, { lazyConnect: true });
     // Failures surface on commands and are handled there; the explainer turns them into readable messages.
@@ -298,11 +318,12 @@ export class RedisIntelSync {
           this.needPositionCheck = false;
         } else {
           const reader = this.ensureReader();
-          const reply = await reader.xread('COUNT', this.readCount, 'BLOCK', this.blockMs, 'STREAMS', this.keys.stream, this.lastId);
+          const asked = this.readEvents;
+          const reply = await reader.xread('COUNT', asked, 'BLOCK', this.blockMs, 'STREAMS', this.keys.stream, this.lastId);
           if (this.closed) break;
           this.connected = true;
           if (reply === null || reply.length === 0 || reply[0]![1].length === 0) await this.checkPosition(true);
-          else await this.applyLive(reply[0]![1] as StreamEntries);
+          else await this.applyLive(reply[0]![1] as StreamEntries, asked);
         }
         backoff = MIN_BACKOFF_MS;
       } catch (err) {
@@ -380,9 +401,16 @@ export class RedisIntelSync {
     this.markLive();
   }
 
-  private async applyLive(entries: StreamEntries): Promise<void> {
+  private async applyLive(entries: StreamEntries, asked: number): Promise<void> {
+    let changes = 0;
+    let sinceYield = 0;
     for (const [id, fields] of entries) {
       const sid = parseStreamId(id);
+      if (sid !== null && this.epoch === null && this.versionApplied === 0 && this.complete && firstVersionOf(parseEvent(fields), sid.version) === 1) {
+        // Our last load found no data set and this event is the first change of a new one: following it from here
+        // gives what a resync would, without one (the first import into an empty Redis).
+        this.epoch = sid.epoch;
+      }
       if (sid === null || sid.epoch !== this.epoch) {
         // Another epoch (Redis flushed and written again) or an entry someone else added to our stream.
         const pos = await readPosition(this.main, this.keys);
@@ -398,51 +426,136 @@ export class RedisIntelSync {
         this.lastId = id;
         continue;
       }
-      if (sid.version !== this.versionApplied + 1) {
+      const event = parseEvent(fields);
+      if (firstVersionOf(event, sid.version) > this.versionApplied + 1) {
         this.needResync = 'trimmed';
         return;
       }
-      this.applyEvent(this.set, fields, sid.version);
+      const n = this.applyEvent(this.set, event, sid.epoch, sid.version, this.versionApplied);
       this.versionApplied = sid.version;
       this.lastId = id;
+      changes += n;
+      sinceYield += n;
+      if (sinceYield >= APPLY_YIELD_EVERY) {
+        sinceYield = 0;
+        this.notifyWaiters();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed || this.needResync !== null) return;
+      }
     }
+    // Behind (the read came back full): read more per round trip, up to 16 times readCount changes, until caught up.
+    this.readTarget = entries.length >= asked ? Math.min(this.readCount * 16, this.readTarget * 2) : this.readCount;
+    this.readEvents = adaptCount(this.readTarget, entries.length, changes);
+    this.echo?.consumed(this.versionApplied);
     this.idleBehind = false;
     this.markLive();
     this.scheduleExpiry();
   }
 
-  /** Applies one change event to `target`; a malformed one is counted (and its entry dropped when identifiable). */
-  private applyEvent(target: IntelSet, fields: unknown, version: number): void {
-    const event = parseEvent(fields);
+  /**
+   * Applies one change event (null: unreadable) of version `version` to `target`, skipping the changes at or below
+   * `after` (already applied); returns how many changes it held past `after`. A malformed change is counted, and
+   * its entry dropped when the change names one (Redis holds something undecodable for it: a snapshot would skip
+   * it too).
+   */
+  private applyEvent(target: IntelSet, event: ChangeEvent | null, epoch: string, version: number, after: number): number {
     if (event === null) {
       this.countMalformed(`event ${version} lacks its fields`);
-      return;
+      return 1;
     }
     const journal = target === this.set ? this.journal : null;
-    if (event.op === 'u') {
-      let entry: PreparedEntry;
-      try {
-        entry = decodeEntry(event.field, event.record);
-      } catch (err) {
-        this.countMalformed((err as Error).message);
-        // Redis now holds something undecodable for this entry: a snapshot would skip it, so drop it here too.
-        this.removeField(target, event.field, journal);
-        return;
+    const now = target.now();
+    let upserts = 0;
+    let removes = 0;
+    const onApplied = this.options.onApplied;
+    /** Version and op of each change applied, for onApplied (only when there is one). */
+    const done: (number | 'u' | 'r')[] | null = onApplied === undefined ? null : [];
+    if (event.op === 'b') {
+      const first = version - event.count + 1;
+      const text = event.changes;
+      let at = 0;
+      let n = 0;
+      for (; n < event.count && at <= text.length; n++) {
+        let end = text.indexOf('\n', at);
+        if (end < 0) end = text.length;
+        if (first + n > after) {
+          const op = this.applyLine(target, text, at, end, now, journal, epoch, first + n, version);
+          if (op === 'u') upserts++;
+          else if (op === 'r') removes++;
+          if (op !== null) done?.push(first + n, op);
+        }
+        at = end + 1;
       }
-      if (entry.expiresAt !== 0 && entry.expiresAt <= target.now()) {
-        this.removeField(target, event.field, journal);
-      } else {
-        target.upsertPrepared(entry);
-        journal?.upsert(event.record);
-      }
+      if (n < event.count || at <= text.length) this.countMalformed(`event ${version} claims ${event.count} changes and holds ${n < event.count ? n : 'more'}`);
     } else {
-      this.removeField(target, event.field, journal);
+      if (event.op === 'r') {
+        this.removeField(target, event.field, journal);
+        removes++;
+      } else if (this.applyRecord(target, event.record, event.field, now, journal)) {
+        upserts++;
+      } else {
+        return 1;
+      }
+      done?.push(version, event.op);
     }
-    this.changesApplied++;
-    this.metrics?.applied.inc({ op: event.op === 'u' ? 'upsert' : 'remove' });
     const appliedMs = Date.now();
-    if (Number.isFinite(event.writtenMs)) this.metrics?.lag.observe(Math.max(0, appliedMs - event.writtenMs) / 1000);
-    this.options.onApplied?.({ version, op: event.op, writtenMs: event.writtenMs, appliedMs });
+    if (done !== null) for (let i = 0; i + 1 < done.length; i += 2) onApplied!({ version: done[i] as number, op: done[i + 1] as 'u' | 'r', writtenMs: event.writtenMs, appliedMs });
+    this.changesApplied += upserts + removes;
+    if (this.metrics !== null) {
+      if (upserts > 0) this.metrics.applied.inc({ op: 'upsert' }, upserts);
+      if (removes > 0) this.metrics.applied.inc({ op: 'remove' }, removes);
+      // One observation per event: the changes of a batch event were written at the same moment.
+      if (Number.isFinite(event.writtenMs)) this.metrics.lag.observe(Math.max(0, appliedMs - event.writtenMs) / 1000);
+    }
+    return event.op === 'b' ? Math.max(0, version - Math.max(after, version - event.count)) : 1;
+  }
+
+  /** One line of a batch event, text[at, end): "u<TAB>RECORD" or "r<TAB>SOURCE<TAB>ID". Null when malformed. */
+  private applyLine(target: IntelSet, text: string, at: number, end: number, now: number, journal: CacheJournal | null, epoch: string, change: number, version: number): 'u' | 'r' | null {
+    const op = text.charCodeAt(at);
+    if (end - at > 2 && text.charCodeAt(at + 1) === 9) {
+      if (op === 117 /* u */) {
+        const echoed = this.echo?.match(epoch, change, text, at + 2, end);
+        if (echoed === undefined) return this.applyRecord(target, text.slice(at + 2, end), null, now, journal) ? 'u' : null;
+        if (echoed.expiresAt !== 0 && echoed.expiresAt <= now) {
+          this.removeField(target, identityField(echoed.source, echoed.explicitId ?? echoed.indicator.text), journal);
+        } else {
+          target.upsertPrepared(echoed);
+          journal?.upsert(text.slice(at + 2, end));
+        }
+        return 'u';
+      }
+      if (op === 114 /* r */) {
+        this.removeField(target, text.slice(at + 2, end), journal);
+        return 'r';
+      }
+    }
+    this.countMalformed(`event ${version} holds a line that is not a change: ${JSON.stringify(text.slice(at, Math.min(end, at + 60)))}`);
+    return null;
+  }
+
+  /**
+   * Upserts a record (of identity `field` when the event names it, else its own); false when it is malformed
+   * (counted, its entry dropped).
+   */
+  private applyRecord(target: IntelSet, record: string, field: string | null, now: number, journal: CacheJournal | null): boolean {
+    let entry: PreparedEntry;
+    try {
+      entry = decodeEntry(field, record);
+    } catch (err) {
+      this.countMalformed((err as Error).message);
+      // Redis now holds something undecodable for this entry: a snapshot would skip it, so drop it here too.
+      const identity = field ?? identityOfRecord(record);
+      if (identity !== null) this.removeField(target, identity, journal);
+      return false;
+    }
+    if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
+      this.removeField(target, field ?? identityField(entry.source, entry.explicitId ?? entry.indicator.text), journal);
+    } else {
+      target.upsertPrepared(entry);
+      journal?.upsert(record);
+    }
+    return true;
   }
 
   private removeField(target: IntelSet, field: string, journal: CacheJournal | null): void {
@@ -511,6 +624,7 @@ export class RedisIntelSync {
       while (this.set.maintain()) await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.journal) this.journal.aborted = true;
       this.epoch = caught.epoch;
+      this.echo?.consumed(caught.version);
       this.versionApplied = caught.version;
       this.lastId = caught.lastId;
       this.needResync = null;
@@ -538,21 +652,28 @@ export class RedisIntelSync {
     if (pos.epoch === null) return { epoch: null, version: 0, lastId: '0-0' };
     let version = pos.version;
     let lastId = streamId(pos.epoch, pos.version);
+    let count = CATCH_UP_CHANGES;
     for (;;) {
-      const entries = (await this.main.xrange(this.keys.stream, `(${lastId}`, '+', 'COUNT', CATCH_UP_COUNT)) as StreamEntries;
+      const entries = (await this.main.xrange(this.keys.stream, `(${lastId}`, '+', 'COUNT', count)) as StreamEntries;
       if (entries.length === 0) return { epoch: pos.epoch, version, lastId };
+      let changes = 0;
       for (const [id, fields] of entries) {
         const sid = parseStreamId(id);
         if (sid === null || sid.epoch !== pos.epoch) {
           // Not ours (or a newer epoch: the follow loop sees that through the meta hash and resyncs again).
           this.countMalformed(`stream entry ${id} is not an event of epoch ${pos.epoch}`);
         } else if (sid.version > version) {
-          if (sid.version !== version + 1) return null;
-          this.applyEvent(target, fields, sid.version);
+          const event = parseEvent(fields);
+          if (firstVersionOf(event, sid.version) > version + 1) return null;
+          changes += this.applyEvent(target, event, sid.epoch, sid.version, version);
           version = sid.version;
         }
         lastId = id;
       }
+      count = adaptCount(CATCH_UP_CHANGES, entries.length, changes);
+      // A long catch-up runs while the sensor matches packets.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.closed) return null;
     }
   }
 
@@ -702,4 +823,23 @@ function* preparedEntriesOf(set: IntelSet): Generator<PreparedEntry> {
       tags: set.tagsOf(h),
     };
   }
+}
+
+/**
+ * Events to ask for next, so that a read holds about `changes` changes: single events need the full count, batch
+ * events (hundreds of changes each) far fewer.
+ */
+function adaptCount(target: number, events: number, changes: number): number {
+  if (events === 0 || changes <= events) return target;
+  return Math.max(1, Math.min(target, Math.floor((target * events) / changes)));
+}
+
+/** The identity field a record names (source and explicit id or indicator), or null when it names none. */
+function identityOfRecord(record: string): string | null {
+  const t0 = record.indexOf('\t');
+  const t1 = t0 < 0 ? -1 : record.indexOf('\t', t0 + 1);
+  const t2 = t1 < 0 ? -1 : record.indexOf('\t', t1 + 1);
+  if (t0 <= 0 || t2 < 0) return null;
+  const id = t1 > t0 + 1 ? record.slice(t0 + 1, t1) : record.slice(t1 + 1, t2);
+  return id === '' ? null : identityField(record.slice(0, t0), id);
 }

@@ -5,12 +5,13 @@
  *   {P}:meta          hash    schema (1), shards (256), epoch (ms when this data set was created), version
  *   {P}:rec:N         hash    N = 0..255: one field per entry, "SOURCE<TAB>ID" -> record (record-codec.ts)
  *   {P}:expiry        zset    "SOURCE<TAB>ID" scored by expiry (epoch seconds), entries that expire only
- *   {P}:changes       stream  one event per add, update and remove, ID "EPOCH-VERSION", bounded (MAXLEN ~)
+ *   {P}:changes       stream  change events, ID "EPOCH-VERSION": one change each (single writes) or a batch of
+ *                             consecutive changes ending at VERSION (bulk writes); trimmed by version (MINID ~)
  *   {P}:sources       set     every source ever written (finds default-id entries by indicator)
  *   {P}:xind          hash    indicator -> "SOURCE<TAB>ID" lines, for entries with an explicit id only
  *
  * The version counts changes: every add, update and remove increments it by one in the same script that writes
- * the stream event, so event versions are consecutive and a reader detects any gap (trimmed stream) exactly.
+ * its stream event, so change versions are consecutive and a reader detects any gap (trimmed stream) exactly.
  * The epoch changes when the data set is re-created (FLUSHALL, deleted keys): readers holding another epoch
  * resynchronise. Stream IDs are EPOCH-VERSION, so one ID says both and IDs grow with the version.
  */
@@ -21,8 +22,8 @@ export const SCHEMA_VERSION = 1;
 export const SHARD_COUNT = 256;
 export const DEFAULT_KEY_PREFIX = 'offpath:intel';
 /**
- * Change events kept (approximately: MAXLEN ~). A reader away for longer than this many changes resynchronises
- * with a full snapshot, which is always correct, only heavier.
+ * Changes kept in the stream (approximately: whole events, MINID ~ by version). A reader away for longer than this
+ * many changes resynchronises with a full snapshot, which is always correct, only heavier.
  */
 export const DEFAULT_STREAM_MAX_LENGTH = 200_000;
 
@@ -72,6 +73,22 @@ export function shardOf(field: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < field.length; i++) {
     h ^= field.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % SHARD_COUNT;
+}
+
+/** shardOf(identityField(source, id)), without building the field first (bulk writes hash every entry). */
+export function shardOfIdentity(source: string, id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < source.length; i++) {
+    h ^= source.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= 9;
+  h = Math.imul(h, 0x01000193);
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0) % SHARD_COUNT;

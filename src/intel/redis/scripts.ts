@@ -3,12 +3,16 @@
  * their change events together (a script runs atomically), so a reader never sees a record without its event or
  * the reverse, and event versions are consecutive.
  *
- * KEYS (both scripts): 1 meta, 2 stream, 3 expiry, 4 sources, 5 xind, 6.. the record hashes used by this call.
- * ARGV: 1 actor, 2 stream MAXLEN, 3 schema version, 4 shard count, 5 item count, 6 client address (or ''),
- *       then the items (see each script).
- * Both return a flat array, three elements per item (see each script).
+ * KEYS (every script): 1 meta, 2 stream, 3 expiry, 4 sources, 5 xind, 6.. the record hashes used by this call.
+ * ARGV: 1 actor, 2 changes kept in the stream, 3 schema version, 4 shard count, 5 item count, 6 client address
+ *       (or ''), then what each script says.
+ *
+ * The stream is trimmed by version, not by entry count (XADD MINID ~ EPOCH-(VERSION - kept)): a batch event
+ * carries many changes, so "changes kept" is what bounds both the stream's memory and how far behind a reader
+ * may fall before it must resync.
  */
 import { createHash } from 'node:crypto';
+import { Command } from 'ioredis';
 import type { RedisClient } from './connection.js';
 
 /** Shared prelude: Redis time, and the meta hash (created on the first write, checked on every one). */
@@ -73,12 +77,22 @@ local function explicit_indicator(record)
   if not c then return nil end
   return string.sub(record, b + 1, c - 1)
 end
+-- Events older than the last \`maxlen\` changes go (whole stream nodes at a time: MINID ~), and with them anything
+-- of an older epoch (smaller IDs).
 local function add_event(v, ...)
-  local id = ensure_epoch() .. '-' .. string.format('%d', v)
+  local e = ensure_epoch()
+  local id = e .. '-' .. string.format('%d', v)
+  local keep = e .. '-' .. string.format('%d', math.max(0, v - tonumber(maxlen)))
   if address ~= '' then
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, id, 't', now, 'by', actor, 'from', address, ...)
+    redis.call('XADD', stream, 'MINID', '~', keep, id, 't', now, 'by', actor, 'from', address, ...)
   else
-    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, id, 't', now, 'by', actor, ...)
+    redis.call('XADD', stream, 'MINID', '~', keep, id, 't', now, 'by', actor, ...)
+  end
+end
+-- Calls cmd(key, list...) in slices (Lua's unpack stops at a few thousand values).
+local function call_in_slices(cmd, key, list, step)
+  for a = 1, #list, step do
+    redis.call(cmd, key, unpack(list, a, math.min(#list, a + step - 1)))
   end
 end
 `;
@@ -171,6 +185,157 @@ end
 return out
 `;
 
+/**
+ * Bulk upsert: the same semantics as UPSERT_LUA item by item (duplicates of one identity behave as sequential
+ * upserts), with the work of Redis paid per call rather than per entry: the items come grouped by record hash, so
+ * each hash is read with one HMGET and written with one HSET; the expiry index takes one ZADD and one ZREM, the
+ * version is written once, and the changes go out as batch events of at most ARGV 7 changes each (fields o=b,
+ * n=count, c=the changes, one per line: "u<TAB>RECORD" or "r<TAB>SOURCE<TAB>ID"; the event ID is EPOCH-LAST, LAST
+ * the version of its last change, so it carries versions LAST-n+1 .. LAST).
+ * ARGV 7: changes per event at most; 8: source count S; 9: count X of items with an explicit id; 10: group count G;
+ * 11: '1' when an identity occurs more than once (its later items must see the earlier ones), else '0'; then the
+ * S sources of the items (for the sources set); X pairs: item number (1-based, in the order sent), its
+ * indicator (for the indicator index, xind); G triples: record-hash KEYS index, item count N, the expiry of all its
+ * items or '' (seconds, '0' = never); then per group, in the same order, its N fields, its N contents (the first 7
+ * record fields), and, when the group has no common expiry, its N expiries.
+ * Items are handled in the order sent (group after group); the versions of the changes follow that order.
+ * Returns { statuses, first, unchangedVersions, epoch }: one character per item in the order sent ('0' unchanged,
+ * '1' created, '2' updated); the version of the first change (0 when nothing changed); the record version of each
+ * unchanged item, in that order; the epoch ('' when nothing changed).
+ */
+export const BULK_UPSERT_LUA = `${PRELUDE}
+local eventMax = tonumber(ARGV[7])
+local nsources = tonumber(ARGV[8])
+local nexplicit = tonumber(ARGV[9])
+local ngroups = tonumber(ARGV[10])
+-- Whether a field occurs more than once: only then are writes of this call tracked per field.
+local dups = ARGV[11] == '1'
+local at = 12 + nsources
+-- Item number -> indicator, for the items with an explicit id (the indicator index, xind).
+local explicit = {}
+for e = at, at + 2 * nexplicit - 1, 2 do explicit[tonumber(ARGV[e])] = ARGV[e + 1] end
+at = at + 2 * nexplicit
+local groups = at
+at = at + 3 * ngroups
+local v = nil
+local firstVersion = 0
+local statuses = {}
+local unchanged, nUnchanged = {}, 0
+-- With duplicates: the values written by this call (a later duplicate sees them, as a sequential upsert would),
+-- and the last expiry of each field. Without: expiry index changes go straight into their lists.
+local written = {}
+local finalExpiry = {}
+local expiryOrder, nOrder = {}, 0
+local add, rem, nAdd, nRem = {}, {}, 0, 0
+local lines, nLines = {}, 0
+local inEvent = 0
+-- The record's tail after CREATED: UPDATED, ACTOR, and the version appended per item.
+local tail = '\\t' .. now .. '\\t' .. actor .. '\\t'
+local function flush_event()
+  if inEvent == 0 then return end
+  add_event(v, 'o', 'b', 'n', inEvent, 'c', 'u\\t' .. table.concat(lines, '\\nu\\t', 1, nLines))
+  lines, nLines = {}, 0
+  inEvent = 0
+end
+local n = 0
+for g = groups, groups + 3 * ngroups - 1, 3 do
+  local key = KEYS[tonumber(ARGV[g])]
+  local size = tonumber(ARGV[g + 1])
+  local common = ARGV[g + 2]
+  local fields, contents, exps = at, at + size, at + 2 * size
+  at = at + 2 * size
+  if common == '' then at = at + size end
+  -- Every record of the group in one HMGET (fields are contiguous in ARGV).
+  local olds = {}
+  for a = 0, size - 1, 4000 do
+    local vals = redis.call('HMGET', key, unpack(ARGV, fields + a, fields + math.min(size, a + 4000) - 1))
+    for j = 1, #vals do olds[a + j] = vals[j] end
+  end
+  local w, nw = {}, 0
+  for j = 0, size - 1 do
+    n = n + 1
+    local field, content = ARGV[fields + j], ARGV[contents + j]
+    local old = olds[j + 1]
+    if dups then
+      local seen = written[field]
+      if seen ~= nil then old = seen end
+    end
+    if old and string.sub(old, 1, #content + 1) == content .. '\\t' then
+      statuses[n] = '0'
+      nUnchanged = nUnchanged + 1
+      unchanged[nUnchanged] = tonumber(string.match(old, '(%d+)$')) or 0
+    else
+      if not v then
+        ensure_epoch()
+        v = tonumber(redis.call('HGET', meta, 'version')) or 0
+        firstVersion = v + 1
+      end
+      v = v + 1
+      local created = now
+      if old then
+        local p = 0
+        for _ = 1, 7 do
+          p = string.find(old, '\\t', p + 1, true)
+          if not p then break end
+        end
+        if p then created = string.match(old, '^(%d+)', p + 1) or now end
+        local was = explicit_indicator(old)
+        if was then xind_remove(was, field) end
+      end
+      local is = explicit[n]
+      if is then xind_add(is, field) end
+      local value = content .. '\\t' .. created .. tail .. (v < 1e14 and v or string.format('%d', v))
+      w[nw + 1] = field
+      w[nw + 2] = value
+      nw = nw + 2
+      local exp = common
+      if exp == '' then exp = ARGV[exps + j] end
+      if dups then
+        written[field] = value
+        if finalExpiry[field] == nil then
+          nOrder = nOrder + 1
+          expiryOrder[nOrder] = field
+        end
+        finalExpiry[field] = exp
+      elseif exp == '0' then
+        nRem = nRem + 1
+        rem[nRem] = field
+      else
+        add[nAdd + 1] = exp
+        add[nAdd + 2] = field
+        nAdd = nAdd + 2
+      end
+      nLines = nLines + 1
+      lines[nLines] = value
+      inEvent = inEvent + 1
+      statuses[n] = old and '2' or '1'
+      if inEvent >= eventMax then flush_event() end
+    end
+  end
+  if nw > 0 then call_in_slices('HSET', key, w, 4000) end
+end
+if v then
+  flush_event()
+  for o = 1, nOrder do
+    local field = expiryOrder[o]
+    local exp = finalExpiry[field]
+    if exp == '0' then
+      nRem = nRem + 1
+      rem[nRem] = field
+    else
+      add[nAdd + 1] = exp
+      add[nAdd + 2] = field
+      nAdd = nAdd + 2
+    end
+  end
+  if nAdd > 0 then call_in_slices('ZADD', expiry, add, 4000) end
+  if nRem > 0 then call_in_slices('ZREM', expiry, rem, 4000) end
+  if nsources > 0 then redis.call('SADD', sources, unpack(ARGV, 12, 11 + nsources)) end
+  redis.call('HSET', meta, 'version', string.format('%d', v))
+end
+return { table.concat(statuses), firstVersion, unchanged, v and epoch or '' }
+`;
+
 /** A Lua script run by SHA, loaded on first use (and again after a SCRIPT FLUSH or a failover). */
 export class LuaScript {
   readonly sha: string;
@@ -178,15 +343,57 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  /** `byteLengths`: the UTF-8 length of each of `args` where the caller knows it (-1 elsewhere). */
+  async run(client: RedisClient, keys: readonly string[], args: readonly (string | number)[], byteLengths?: Int32Array): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await send(client, 'evalsha', this.sha, keys, args, byteLengths);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.eval(this.source, keys.length, ...keys, ...args);
+      return send(client, 'eval', this.source, keys, args, byteLengths);
     }
   }
 }
 
+/**
+ * EVALSHA / EVAL of a script call. A bulk call has thousands of arguments: the generated command methods would
+ * copy them through a spread call and a rest parameter, and the Command twice more (flat(), then its wire text);
+ * here the wire text is built once, and the Command keeps only what ioredis reads (the keys, for Cluster slots).
+ */
+function send(client: RedisClient, name: 'evalsha' | 'eval', script: string, keys: readonly string[], args: readonly (string | number)[], byteLengths?: Int32Array): Promise<unknown> {
+  return client.sendCommand(new ScriptCommand(name, script, keys, args, byteLengths)) as Promise<unknown>;
+}
+
+class ScriptCommand extends Command {
+  private readonly wire: string;
+
+  constructor(name: 'evalsha' | 'eval', script: string, keys: readonly string[], args: readonly (string | number)[], byteLengths?: Int32Array) {
+    super(name, [script, keys.length, ...keys], { replyEncoding: 'utf8' });
+    const parts = new Array<string>(1 + keys.length + args.length);
+    parts[0] = `*${3 + keys.length + args.length}\r\n$${name.length}\r\n${name}\r\n${bulkString(script)}${bulkString(String(keys.length))}`;
+    let at = 1;
+    for (const key of keys) parts[at++] = bulkString(key);
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!;
+      const text = typeof arg === 'string' ? arg : String(arg);
+      const bytes = byteLengths === undefined ? -1 : byteLengths[i]!;
+      parts[at++] = bytes >= 0 ? `$${bytes}\r\n${text}\r\n` : bulkString(text);
+    }
+    this.wire = parts.join('');
+  }
+
+  override toWritable(): string {
+    return this.wire;
+  }
+}
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** One RESP bulk string (its length counts UTF-8 bytes; most of ours are ASCII, where it is the length). */
+function bulkString(text: string): string {
+  return `$${NON_ASCII.test(text) ? Buffer.byteLength(text) : text.length}\r\n${text}\r\n`;
+}
+
 export const upsertScript = new LuaScript(UPSERT_LUA);
 export const removeScript = new LuaScript(REMOVE_LUA);
+export const bulkUpsertScript = new LuaScript(BULK_UPSERT_LUA);

@@ -93,8 +93,8 @@ export async function readRecords(
   }
 }
 
-/** One change event's fields, or null when it lacks what every event has. */
-export interface ChangeEvent {
+/** One change (an upsert or a remove of one entry), or null when it lacks what every event has. */
+export interface SingleChangeEvent {
   readonly op: 'u' | 'r';
   readonly field: string;
   /** Record value for 'u'. */
@@ -103,11 +103,29 @@ export interface ChangeEvent {
   readonly writtenMs: number;
 }
 
+/**
+ * A batch event (bulk writes): `count` consecutive changes, the last of which has the event ID's version. `changes`
+ * holds them one per line, "u<TAB>RECORD" or "r<TAB>SOURCE<TAB>ID" (records and identities never hold a newline).
+ */
+export interface BatchChangeEvent {
+  readonly op: 'b';
+  readonly count: number;
+  readonly changes: string;
+  readonly writtenMs: number;
+}
+
+export type ChangeEvent = SingleChangeEvent | BatchChangeEvent;
+
+/** Most changes one batch event may claim (writers use far fewer): a bigger count is malformed. */
+export const MAX_BATCH_EVENT_CHANGES = 100_000;
+
 export function parseEvent(fields: unknown): ChangeEvent | null {
   if (!Array.isArray(fields)) return null;
   let op: string | undefined;
   let field: string | undefined;
   let record = '';
+  let count = Number.NaN;
+  let changes: string | undefined;
   let writtenMs = Number.NaN;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i];
@@ -116,10 +134,21 @@ export function parseEvent(fields: unknown): ChangeEvent | null {
     if (name === 'o') op = value;
     else if (name === 'k') field = value;
     else if (name === 'r') record = value;
+    else if (name === 'c') changes = value;
+    else if (name === 'n') count = Number(value);
     else if (name === 't') writtenMs = Number(value);
+  }
+  if (op === 'b') {
+    if (changes === undefined || changes === '' || !Number.isSafeInteger(count) || count < 1 || count > MAX_BATCH_EVENT_CHANGES) return null;
+    return { op, count, changes, writtenMs };
   }
   if ((op !== 'u' && op !== 'r') || field === undefined || (op === 'u' && record === '')) return null;
   return { op, field, record, writtenMs };
+}
+
+/** Version of the first change an event carries (events of one change: its own version). */
+export function firstVersionOf(event: ChangeEvent | null, version: number): number {
+  return event !== null && event.op === 'b' ? version - event.count + 1 : version;
 }
 
 export type StreamEntries = [id: string, fields: string[]][];
