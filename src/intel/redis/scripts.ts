@@ -77,6 +77,21 @@ local function explicit_indicator(record)
   if not c then return nil end
   return string.sub(record, b + 1, c - 1)
 end
+-- An entry is rewritten: keep its first write time (the record's 8th field) and drop its explicit-id index line
+-- (the caller adds the new one). Returns the created time to store.
+local function replace_old(old, field, now)
+  local created = now
+  local p = 0
+  for _ = 1, 7 do
+    p = string.find(old, '\\t', p + 1, true)
+    if not p then break end
+  end
+  if p then created = string.match(old, '^(%d+)', p + 1) or now end
+  local was = explicit_indicator(old)
+  if was then xind_remove(was, field) end
+  return created
+end
+
 -- Events older than the last \`maxlen\` changes go (whole stream nodes at a time: MINID ~), and with them anything
 -- of an older epoch (smaller IDs).
 local function add_event(v, ...)
@@ -119,16 +134,7 @@ for _ = 1, count do
     out[#out + 1] = values and old or ''
   else
     local created = now
-    if old then
-      local p = 0
-      for _ = 1, 7 do
-        p = string.find(old, '\\t', p + 1, true)
-        if not p then break end
-      end
-      if p then created = string.match(old, '^(%d+)', p + 1) or now end
-      local was = explicit_indicator(old)
-      if was then xind_remove(was, field) end
-    end
+    if old then created = replace_old(old, field, now) end
     if explicit == '1' then xind_add(indicator, field) end
     local v = redis.call('HINCRBY', meta, 'version', 1)
     local value = content .. '\\t' .. created .. '\\t' .. now .. '\\t' .. actor .. '\\t' .. string.format('%d', v)
@@ -272,16 +278,7 @@ for g = groups, groups + 3 * ngroups - 1, 3 do
       end
       v = v + 1
       local created = now
-      if old then
-        local p = 0
-        for _ = 1, 7 do
-          p = string.find(old, '\\t', p + 1, true)
-          if not p then break end
-        end
-        if p then created = string.match(old, '^(%d+)', p + 1) or now end
-        local was = explicit_indicator(old)
-        if was then xind_remove(was, field) end
-      end
+      if old then created = replace_old(old, field, now) end
       local is = explicit[n]
       if is then xind_add(is, field) end
       local value = content .. '\\t' .. created .. tail .. (v < 1e14 and v or string.format('%d', v))
