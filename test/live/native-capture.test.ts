@@ -130,7 +130,9 @@ describe.each(MODES)('$name capture', ({ options }) => {
     } finally {
       capture.close();
     }
-  });
+    // 40 bursts, each waiting for its frames (with V3, for a block timeout too): a correctness test, so a generous
+    // bound; a CI run with other tests loading both vCPUs once took longer than the default 5 s.
+  }, 30_000);
 
   test('snap length truncates: capturedLength < wireLength, bytes are the frame prefix', async () => {
     const capture = open({ ...options, snapLength: 64 });
