@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { prng } from '../intel/helpers.js';
 import { BulkLineValidator, type BodyValidator } from '../../src/api/bulk-line.js';
 import { blockBodySchema } from '../../src/api/schemas.js';
 import { IntelSet } from '../../src/intel/intel-set.js';
@@ -27,22 +28,11 @@ afterAll(async () => {
   await small?.stop();
 });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 /** Lines of a few shapes, each repeated with many indicator values, good and bad, plus lines of every odd form. */
 function fuzzLines(seed: number, count: number): string[] {
-  const rand = mulberry32(seed);
+  const rand = prng(seed);
   const indicators = [
     '198.18.7.1', '198.18.7.2', '2001:db8::1', '2001:DB8:0::2', '198.18.0.0/24', '198.18.0.5/24', '10.0.0.0/8', '2001:db8::/16',
     'example.com', 'Example.COM.', 'bad..name', '198.18.7.3:443/tcp', '[2001:db8::1]:53/UDP', '198.18.7.300', ' 198.18.7.4 ', '',

@@ -6,18 +6,8 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { prng } from '../intel/helpers.js';
 import { expectErrorShape, startRedisApi, startSingleBoxApi, type ApiHarness } from './harness.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface FuzzRequest {
   method: string;
@@ -63,7 +53,7 @@ function randomString(rand: () => number, max: number): string {
 }
 
 function generate(seed: number, count: number, tokens: { admin: string; write: string; read: string }): FuzzRequest[] {
-  const rand = mulberry32(seed);
+  const rand = prng(seed);
   const out: FuzzRequest[] = [];
   const auth = (): Record<string, string> => {
     const r = rand();

@@ -1,6 +1,7 @@
 /** The API's and the fleet's small parts on their own: NDJSON splitting (fuzzed), logs, ids, limits, tokens. */
 import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
+import { prng } from '../intel/helpers.js';
 import { RateLimiter } from '../../src/api/auth/rate-limiter.js';
 import { constantTimeEqual, generateToken, hashToken, tokenId, tokenMatches } from '../../src/api/auth/token-secret.js';
 import { parseTokenRecord } from '../../src/api/auth/token-store.js';
@@ -14,17 +15,6 @@ import { boundedEvent, boundedHeartbeat } from '../../src/fleet/event-shape.js';
 import { parseEnforcementState } from '../../src/fleet/enforcement-watcher.js';
 import { compareStreamIds, parseStreamId, StreamIdClock } from '../../src/fleet/stream-id.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function collect(chunks: Buffer[], max: number) {
   const out = [];
   for await (const l of ndjsonLines(Readable.from(chunks), max)) out.push(l);
@@ -33,7 +23,7 @@ async function collect(chunks: Buffer[], max: number) {
 
 describe('ndjsonLines', () => {
   test('random chunking gives the same lines as splitting the whole text (fuzzed, 300 cases)', async () => {
-    const rand = mulberry32(99);
+    const rand = prng(99);
     const alphabet = ['a', 'é', '😀', '{', '"', '\n', '\r\n', ' ', '\n\n', 'x'.repeat(30)];
     for (let c = 0; c < 300; c++) {
       let text = '';
