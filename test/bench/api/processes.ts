@@ -77,9 +77,12 @@ export async function startRedis(): Promise<Proc & { url: string }> {
   return { ...proc, url: `redis://127.0.0.1:${port}` };
 }
 
+/** Node flags for the API process only, e.g. `OFFPATH_BENCH_API_NODE_FLAGS=--cpu-prof` to profile it. */
+const API_NODE_FLAGS = (process.env.OFFPATH_BENCH_API_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+
 export async function startApi(cli: string, redisUrl: string, extra: string[] = []): Promise<Proc & { url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [cli, 'api', '--redis', redisUrl, '--listen', `127.0.0.1:${port}`, '--rate-limit', '1000000', '--log-level', 'error', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...API_NODE_FLAGS, cli, 'api', '--redis', redisUrl, '--listen', `127.0.0.1:${port}`, '--rate-limit', '1000000', '--log-level', 'error', ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'offpath api', child, 120_000);
   return { ...track(child, port), url };
