@@ -87,7 +87,8 @@ export class SensorMetrics implements KillTimings {
       const s = src();
       if (!s) return;
       const stats = s.capture();
-      set(['kernel'], stats.kernelDropped);
+      // No kernel series for a backend that cannot count them (cap): an absent series reads as unknown, 0 as none.
+      if (stats.kernelDropped !== null) set(['kernel'], stats.kernelDropped);
       set(['interface'], stats.interfaceDropped);
     });
     mirrorCounter(r, 'offpath_decode_errors_total', 'Malformed packets, by reason', ['reason'], (set) => {
@@ -192,7 +193,7 @@ function mirrorCounter(registry: Registry, name: string, help: string, labelName
     collect(this: Counter) {
       this.reset();
       read((labels, value) => {
-        if (value <= 0) return;
+        if (value < 0) return; // a known zero is exported: an absent series means unknown
         if (labels.length === 0) this.inc(value);
         else this.inc(Object.fromEntries(labelNames.map((l, i) => [l, labels[i]!])), value);
       });

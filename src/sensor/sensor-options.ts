@@ -24,7 +24,7 @@ confirm each kill. Never inline: if offpath stops, traffic flows on.
 Capture:
   --mon IF                interface receiving the mirrored traffic (required)
   --backend NAME          cap | native-pcap | native-tpacket (default ${DEFAULT_BACKEND}, chosen by
-                          measurement; cap needs no native addon)
+                          measurement; cap needs no native addon but cannot count kernel drops)
   --filter BPF            capture filter in tcpdump syntax (default: everything)
   --snaplen BYTES         bytes kept per packet (default 2048: every header and a full standard frame;
                           the ring holds bufferBytes / snaplen packets, so larger values mean fewer

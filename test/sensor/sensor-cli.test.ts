@@ -73,6 +73,9 @@ describe('offpath sensor: usage and environment errors', () => {
         expect(metrics).toContain(name);
       }
       expect(metrics).toMatch(/offpath_intel_entries\{kind="ipv4",action="block"\} 1/);
+      // The cap binding cannot count kernel drops: no series (unknown), rather than a 0 that reads as none lost.
+      expect(metrics).toMatch(/offpath_capture_drops_total\{where="interface"\} \d+/);
+      expect(metrics).not.toContain('offpath_capture_drops_total{where="kernel"}');
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: 'ok', enforcing: true, intel: { entries: 1 } });

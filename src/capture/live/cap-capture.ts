@@ -85,7 +85,7 @@ export class CapCapture implements LiveCapture {
   stats(): LiveCaptureStats {
     return {
       received: this.received,
-      kernelDropped: 0,
+      kernelDropped: null,
       interfaceDropped: Math.max(0, readInterfaceCounter(this.options.iface, 'rx_dropped') - this.ifDropBase),
     };
   }

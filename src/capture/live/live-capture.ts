@@ -35,8 +35,11 @@ export interface LiveCaptureOptions {
 export interface LiveCaptureStats {
   /** Packets handed to the handler. */
   readonly received: number;
-  /** Packets the kernel dropped because the buffer or ring was full (pcap_stats ps_drop / tp_drops). */
-  readonly kernelDropped: number;
+  /**
+   * Packets the kernel dropped because the buffer or ring was full (pcap_stats ps_drop / tp_drops); null when the
+   * backend cannot know (the `cap` binding exposes no statistics): unknown is never reported as none.
+   */
+  readonly kernelDropped: number | null;
   /** Packets the interface or driver dropped (pcap_stats ps_ifdrop; 0 where not reported). */
   readonly interfaceDropped: number;
 }

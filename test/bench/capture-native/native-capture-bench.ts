@@ -178,7 +178,7 @@ async function throughput(pair: VethPair, file: string, mode: Mode, sent: number
       frameBytes,
       sent,
       received: stats.received,
-      kernelDropped: stats.kernelDropped,
+      kernelDropped: stats.kernelDropped ?? 0, // native backends always count
       seconds: Number(seconds.toFixed(3)),
       packetsPerSecond: Math.round(stats.received / seconds),
       cpuNsPerPacket: Math.round(((cpu.user + cpu.system) * 1000) / Math.max(1, stats.received)),
