@@ -11,7 +11,7 @@ import { INDICATOR_KINDS, parseIndicator, type IndicatorKind } from '../../intel
 import type { IntelFileFormat } from '../../intel/intel-file.js';
 import { redisOptionHelp, redisOptionsFromValues, redisOptionSpec } from '../../intel/redis/connection.js';
 import { importIntel } from '../../intel/redis/import.js';
-import { RedisIntelStore, type WriteMeta } from '../../intel/redis/intel-store.js';
+import { RedisIntelStore, type StoreStatus, type WriteMeta } from '../../intel/redis/intel-store.js';
 import type { StoredIntelEntry } from '../../intel/redis/record-codec.js';
 import { ExitCode, OutputClosedError, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, positiveInteger } from '../args.js';
@@ -301,10 +301,16 @@ async function status(store: RedisIntelStore, values: Values): Promise<number> {
       `version          ${s.version}`,
       `entries          ${count(s.entries)} (${count(s.expiring)} with an expiry)`,
       `sources          ${s.sources.join(', ') || '-'}`,
-      `change stream    ${count(s.streamLength)} events kept (max ~${count(s.streamMaxLength)}), oldest version ${s.oldestStreamVersion ?? '-'}`,
+      // The stream is trimmed by changes, not events (a batch event carries up to hundreds of changes).
+      `change stream    ${changesKept(s)} changes kept in ${count(s.streamLength)} events (max ~${count(s.streamMaxLength)} changes), oldest version ${s.oldestStreamVersion ?? '-'}`,
     ].join('\n') + '\n');
   }
   return ExitCode.ok;
+}
+
+/** Changes a reader can still catch up on from the stream: versions oldestStreamVersion..version. */
+function changesKept(s: StoreStatus): string {
+  return s.oldestStreamVersion === null ? '0' : count(Math.max(0, s.version - s.oldestStreamVersion + 1));
 }
 
 async function expire(store: RedisIntelStore, values: Values): Promise<number> {
