@@ -233,6 +233,17 @@ local written = {}
 local finalExpiry = {}
 local expiryOrder, nOrder = {}, 0
 local add, rem, nAdd, nRem = {}, {}, 0, 0
+-- Queues a field's expiry index change: ZREM for '0' (never expires), else ZADD at exp.
+local function queue_expiry(field, exp)
+  if exp == '0' then
+    nRem = nRem + 1
+    rem[nRem] = field
+  else
+    add[nAdd + 1] = exp
+    add[nAdd + 2] = field
+    nAdd = nAdd + 2
+  end
+end
 local lines, nLines = {}, 0
 local inEvent = 0
 -- The record's tail after CREATED: UPDATED, ACTOR, and the version appended per item.
@@ -294,13 +305,8 @@ for g = groups, groups + 3 * ngroups - 1, 3 do
           expiryOrder[nOrder] = field
         end
         finalExpiry[field] = exp
-      elseif exp == '0' then
-        nRem = nRem + 1
-        rem[nRem] = field
       else
-        add[nAdd + 1] = exp
-        add[nAdd + 2] = field
-        nAdd = nAdd + 2
+        queue_expiry(field, exp)
       end
       nLines = nLines + 1
       lines[nLines] = value
@@ -315,15 +321,7 @@ if v then
   flush_event()
   for o = 1, nOrder do
     local field = expiryOrder[o]
-    local exp = finalExpiry[field]
-    if exp == '0' then
-      nRem = nRem + 1
-      rem[nRem] = field
-    else
-      add[nAdd + 1] = exp
-      add[nAdd + 2] = field
-      nAdd = nAdd + 2
-    end
+    queue_expiry(field, finalExpiry[field])
   end
   if nAdd > 0 then call_in_slices('ZADD', expiry, add, 4000) end
   if nRem > 0 then call_in_slices('ZREM', expiry, rem, 4000) end
