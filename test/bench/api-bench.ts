@@ -3,8 +3,8 @@
  *
  *   npx tsc -p tsconfig.json && node dist/test/bench/api-bench.js [--quick] [--bulk-only]
  *
- * --bulk-only: only the bulk import of instance B (a fresh Redis and API, 1,000,000 lines; --quick: 100,000), for
- * working on the bulk path; prints its figures as the full run does (field bulkImport).
+ * --bulk-only: only the bulk imports (each into a fresh Redis and API, 1,000,000 lines; --quick: 100,000) and the
+ * Redis floor, for working on the bulk path; prints their figures as the full run does (field bulkImport).
  *
  * Real processes: a redis-server, the API as users run it (node dist/src/cli/main.js api --redis ...), and a bare
  * Fastify server answering a constant, measured in the same run with the same load generator (autocannon,
@@ -15,7 +15,8 @@
  *   instance's matcher holds it) at 0, 100,000 and 1,000,000 entries (--quick: 0, 10,000, 100,000);
  * - 50 concurrent upserts: status codes (goal: no 5xx);
  * - bulk import of 1,000,000 entries over NDJSON into an empty store (goal <= 10 s, bounded memory): seconds,
- *   the API's peak RSS, Redis memory;
+ *   the API's peak RSS, Redis memory; three imports on fresh instances (--quick: one), judged on their median,
+ *   beside the Redis floor (the same script calls sent straight to Redis) measured in the same run;
  * - POST a block -> a sensor (a RedisIntelSync on its own IntelSet, as `offpath sensor --redis` runs) matches it:
  *   p50 / p99 / max over 200 blocks (goal < 100 ms);
  * - the enforcement switch: PUT -> a sensor's watchEnforcement callback (goal < 1 s).
@@ -31,7 +32,11 @@ import autocannon, { type Result } from 'autocannon';
 import { RedisTokenStore } from '../../src/api/auth/redis-token-store.js';
 import { FleetClient } from '../../src/fleet/fleet-client.js';
 import { IntelSet } from '../../src/intel/intel-set.js';
+import { prepareEntry, type PreparedEntry } from '../../src/intel/entry.js';
+import { encodeBulkCall } from '../../src/intel/redis/bulk-call.js';
 import { createRedis } from '../../src/intel/redis/connection.js';
+import { DEFAULT_STREAM_MAX_LENGTH, intelKeys } from '../../src/intel/redis/schema.js';
+import { bulkUpsertScript } from '../../src/intel/redis/scripts.js';
 import { RedisIntelSync } from '../../src/intel/redis/intel-sync.js';
 import { formatIPv4, parseIPv4 } from '../../src/net/address.js';
 import { cpuSecondsOf, memoryOf, startApi, startBare, startRedis, type Proc } from './api/processes.js';
@@ -46,6 +51,11 @@ const CONNECTIONS = 10;
 const SMALL = QUICK ? 10_000 : 100_000;
 const LARGE = QUICK ? 100_000 : 1_000_000;
 const CONCURRENT_UPSERTS = QUICK ? 2_000 : 10_000;
+/**
+ * Bulk imports of LARGE lines, each into a fresh Redis and API: the goal is judged on their median, since one
+ * import on this shared 2-vCPU machine varies by ±10 % from one minute to the next.
+ */
+const BULK_REPEATS = QUICK ? 1 : 3;
 const PROPAGATION_SAMPLES = QUICK ? 50 : 200;
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -348,6 +358,77 @@ async function redisMemory(redisUrl: string): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
 }
 
+/**
+ * The Redis floor of a bulk import, measured in the same run: the same LARGE entries written by the same script
+ * calls (2,000 entries each, two in flight, as the API sends them), encoded beforehand, straight to a fresh
+ * Redis. The import's time over this one is what the API itself adds (HTTP, validation, encoding, its own copy).
+ */
+async function redisFloor(): Promise<{ seconds: number; redisSeconds: number; redisMicrosPerEntry: number }> {
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const keys = intelKeys();
+  const calls: ReturnType<typeof encodeBulkCall>[] = [];
+  for (let at = 0; at < LARGE; at += 2000) {
+    const entries: PreparedEntry[] = [];
+    for (let i = at; i < Math.min(LARGE, at + 2000); i++) {
+      entries.push(prepareEntry({ indicator: loaded(i), source: `feed-${i & 7}`, reason: `bench feed ${i % 40}`, tags: ['c2', `tier-${i % 3}`], expires: '7d' }, { nowSeconds }));
+    }
+    calls.push(encodeBulkCall(keys, entries, { actor: 'bench', address: undefined, maxLen: DEFAULT_STREAM_MAX_LENGTH, eventChanges: 500 }));
+  }
+  const redis = await startRedis();
+  const client = createRedis({ url: redis.url });
+  client.on('error', () => undefined);
+  try {
+    const cpuBefore = cpuSecondsOf(redis.pid);
+    const started = performance.now();
+    const inFlight: Promise<unknown>[] = [];
+    for (const call of calls) {
+      inFlight.push(bulkUpsertScript.run(client, call.keys, call.args, call.byteLengths));
+      if (inFlight.length >= 2) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+    const seconds = (performance.now() - started) / 1000;
+    const redisSeconds = cpuSecondsOf(redis.pid) - cpuBefore;
+    return { seconds: round(seconds, 2), redisSeconds: round(redisSeconds, 2), redisMicrosPerEntry: round((redisSeconds * 1e6) / LARGE, 1) };
+  } finally {
+    client.disconnect();
+    await redis.stop();
+  }
+}
+
+/** A bulk import of LARGE lines into a fresh Redis and API, which are stopped afterwards. */
+async function measureBulkFresh(): Promise<Record<string, unknown> & { seconds: number }> {
+  const redis = await startRedis();
+  try {
+    const token = await adminToken(redis.url);
+    const api = await startApi(cli, redis.url);
+    try {
+      return await measureBulk(redis, api, token);
+    } finally {
+      await api.stop();
+    }
+  } finally {
+    await redis.stop();
+  }
+}
+
+/**
+ * The bulk import figures: `first` (its instance goes on to be measured at LARGE entries), BULK_REPEATS - 1 more
+ * on fresh instances, and the Redis floor measured between them.
+ */
+async function bulkSeries(first: () => Promise<Record<string, unknown> & { seconds: number }>): Promise<Record<string, unknown> & { seconds: number; medianSeconds: number }> {
+  const runs: number[] = [];
+  for (let r = 1; r < BULK_REPEATS; r++) runs.push((await measureBulkFresh()).seconds);
+  log(`  Redis floor: the same ${LARGE.toLocaleString('en-US')} entries as script calls straight to a fresh Redis`);
+  const floor = await redisFloor();
+  log(`    ${floor.seconds} s, Redis CPU ${floor.redisSeconds} s (${floor.redisMicrosPerEntry} µs per entry)`);
+  const bulk = await first();
+  runs.push(bulk.seconds);
+  const sorted = [...runs].sort((a, b) => a - b);
+  const medianSeconds = sorted[Math.floor(sorted.length / 2)]!;
+  log(`  bulk imports: ${runs.join(' s, ')} s; median ${medianSeconds} s, ${round(medianSeconds / floor.seconds, 2)}× the Redis floor`);
+  return { ...bulk, runsSeconds: runs, medianSeconds, redisFloor: floor, medianOverRedisFloor: round(medianSeconds / floor.seconds, 2) };
+}
+
 /** Bulk import of LARGE lines into an empty store: wall time, CPU of each process per line, memory. */
 async function measureBulk(redisB: Proc & { url: string }, apiB: Proc & { url: string }, tokenB: string): Promise<Record<string, unknown> & { seconds: number }> {
   const rssBefore = memoryOf(apiB.pid).rss;
@@ -387,13 +468,8 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = { quick: QUICK, durationSeconds: DURATION, connections: CONNECTIONS, cpus: cpus().length, loadavgAtStart: loadavg() };
   try {
     if (BULK_ONLY) {
-      log(`bulk import only: fresh Redis and API; ${LARGE.toLocaleString('en-US')} lines`);
-      const redis = await startRedis();
-      procs.push(redis);
-      const token = await adminToken(redis.url);
-      const api = await startApi(cli, redis.url);
-      procs.push(api);
-      result.bulkImport = await measureBulk(redis, api, token);
+      log(`bulk import only: ${BULK_REPEATS} × a fresh Redis and API; ${LARGE.toLocaleString('en-US')} lines`);
+      result.bulkImport = await bulkSeries(measureBulkFresh);
       result.loadavgAtEnd = loadavg();
     } else {
       await fullRun(procs, result, started);
@@ -434,7 +510,7 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
   const tokenB = await adminToken(redisB.url);
   const apiB = await startApi(cli, redisB.url);
   procs.push(apiB);
-  const bulk = await measureBulk(redisB, apiB, tokenB);
+  const bulk = await bulkSeries(() => measureBulk(redisB, apiB, tokenB));
   await warmUp(apiB.url, tokenB);
   const smallBulk = { lines: SMALL, seconds: round(small.seconds, 2), linesPerSecond: Math.round(SMALL / small.seconds), apiPeakRssMB: round(small.apiPeakRss / 1048576) };
   scales.push(await measureScale(apiB, bareServer, tokenB, LARGE));
@@ -473,7 +549,7 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
     // Compared as ratios to the bare route measured alongside (raw rates drift with the shared machine's load).
     checkNoSlowerAtLarge: { ratioToBareAtZero: missRatio0, ratioToBareAtLarge: missRatioLarge, rawAtZero: miss0, rawAtLarge: missLarge, met: missRatioLarge >= 0.9 * missRatio0 },
     concurrentUpsertsNo5xx: { fiveXX, met: fiveXX === 0 },
-    bulkImportSeconds: { value: bulk.seconds, goal: 10, lines: LARGE, met: bulk.seconds <= 10 },
+    bulkImportSeconds: { value: bulk.medianSeconds, runs: bulk.runsSeconds, goal: 10, lines: LARGE, met: bulk.medianSeconds <= 10 },
     postToSensorP99Ms: { value: (prop.postToSensorMs as { p99: number }).p99, goal: 100, met: (prop.postToSensorMs as { p99: number }).p99 < 100 },
     enforcementMaxMs: { value: (enforcement.putToSensorMs as { max: number }).max, goal: 1000, met: (enforcement.putToSensorMs as { max: number }).max < 1000 },
   };

@@ -4,7 +4,7 @@
  *
  * The request body is never buffered: lines are read from the socket as they arrive, validated one by one
  * (bulk-line.ts: lines of a shape already seen only have their indicator parsed), and written in batches (default
- * 2000 entries, one bulk script call per 1000) with two batches in Redis while the next is being read, so memory
+ * 2000 entries, one bulk script call each) with two batches in Redis while the next is being read, so memory
  * is bounded by a few batches, whatever the size of the import. Results stream back as batches complete; for a client that
  * sends everything before reading anything, at most `bulkOutputLimit` bytes of results wait in memory: beyond it
  * successful lines are no longer listed (the summary says from which line), then failed ones neither (they are
