@@ -174,11 +174,11 @@ async function upserts(url: string, token: string, connections: number, options:
   }));
 }
 
-/**
- * The rest of bulk line i after its indicator (source i & 7, reason i % 40, tags i % 3: period 120), built once:
- * the client shares the two CPUs with what it measures.
- */
-const LINE_TAILS = Array.from({ length: 120 }, (_, i) => `","source":"feed-${i & 7}","reason":"bench feed ${i % 40}","tags":["c2","tier-${i % 3}"],"ttl":"7d"}\n`);
+/** What bulk line i holds besides its indicator and TTL (period 120): the imports and the Redis floor share it. */
+const lineFields = (i: number): { source: string; reason: string; tags: string[] } => ({ source: `feed-${i & 7}`, reason: `bench feed ${i % 40}`, tags: ['c2', `tier-${i % 3}`] });
+const BULK_TTL = '7d';
+/** The rest of bulk line i after its indicator, built once: the client shares the two CPUs with what it measures. */
+const LINE_TAILS = Array.from({ length: 120 }, (_, i) => `",${JSON.stringify({ ...lineFields(i), ttl: BULK_TTL }).slice(1)}\n`);
 
 /** Streams `count` NDJSON lines to POST /v1/blocks/bulk; resolves with the summary and the wall time. */
 function bulkImport(url: string, token: string, from: number, count: number, apiPid: number): Promise<{ seconds: number; summary: Record<string, unknown>; resultLines: number; apiPeakRss: number }> {
@@ -370,7 +370,7 @@ async function redisFloor(): Promise<{ seconds: number; redisSeconds: number; re
   for (let at = 0; at < LARGE; at += 2000) {
     const entries: PreparedEntry[] = [];
     for (let i = at; i < Math.min(LARGE, at + 2000); i++) {
-      entries.push(prepareEntry({ indicator: loaded(i), source: `feed-${i & 7}`, reason: `bench feed ${i % 40}`, tags: ['c2', `tier-${i % 3}`], expires: '7d' }, { nowSeconds }));
+      entries.push(prepareEntry({ indicator: loaded(i), ...lineFields(i), expires: BULK_TTL }, { nowSeconds }));
     }
     calls.push(encodeBulkCall(keys, entries, { actor: 'bench', address: undefined, maxLen: DEFAULT_STREAM_MAX_LENGTH, eventChanges: 500 }));
   }
