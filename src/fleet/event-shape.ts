@@ -47,6 +47,7 @@ export function boundedHeartbeat(hb: HeartbeatInput): HeartbeatInput {
     intelVersion: num(hb.intelVersion),
     pps: num(hb.pps),
     drops: num(hb.drops),
+    ...(hb.kernelDropsUnknown === true ? { kernelDropsUnknown: true } : {}),
     ...(hb.mode === 'enforce' || hb.mode === 'monitor' ? { mode: hb.mode } : {}),
     ...(typeof hb.intervalMs === 'number' && hb.intervalMs > 0 ? { intervalMs: hb.intervalMs } : {}),
   };

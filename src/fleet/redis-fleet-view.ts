@@ -5,6 +5,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { EnforcementWatcher, type FleetLogger } from './enforcement-watcher.js';
+import { boundedHeartbeat } from './event-shape.js';
 import { fleetKeys, type FleetKeys } from './keys.js';
 import { parseStreamId } from './stream-id.js';
 import {
@@ -186,22 +187,13 @@ function toStoredEvent([id, fields]: StreamEntry): StoredEvent | null {
   return null;
 }
 
+/** A stored heartbeat, read with the same rules a sensor's heartbeat is written with (unreadable: the bare name). */
 function parseHeartbeat(text: string | undefined, name: string): HeartbeatInput {
   const empty: HeartbeatInput = { name, interfaces: [], version: '', intelVersion: 0, pps: 0, drops: 0 };
   if (text === undefined) return empty;
   try {
-    const v = JSON.parse(text) as Partial<HeartbeatInput>;
-    const num = (x: unknown): number => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
-    return {
-      name,
-      interfaces: Array.isArray(v.interfaces) ? v.interfaces.filter((i): i is string => typeof i === 'string') : [],
-      version: typeof v.version === 'string' ? v.version : '',
-      intelVersion: num(v.intelVersion),
-      pps: num(v.pps),
-      drops: num(v.drops),
-      ...(v.mode === 'enforce' || v.mode === 'monitor' ? { mode: v.mode } : {}),
-      ...(typeof v.intervalMs === 'number' ? { intervalMs: v.intervalMs } : {}),
-    };
+    const v = JSON.parse(text) as Partial<HeartbeatInput> | null;
+    return v !== null && typeof v === 'object' ? boundedHeartbeat({ ...empty, ...v, name }) : empty;
   } catch {
     return empty;
   }

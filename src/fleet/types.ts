@@ -30,8 +30,13 @@ export interface HeartbeatInput {
   readonly intelVersion: number;
   /** Packets per second over the last interval. */
   readonly pps: number;
-  /** Packets dropped (kernel + interface) since the sensor started. */
+  /** Packets dropped (kernel + interface) since the sensor started; the interface's only when kernelDropsUnknown. */
   readonly drops: number;
+  /**
+   * True when the capture backend cannot count the kernel's drops (cap): `drops` then leaves them out, so a 0
+   * there does not mean nothing was lost. Absent otherwise.
+   */
+  readonly kernelDropsUnknown?: boolean;
   /** Enforcement mode the sensor is actually applying (its own --monitor flag may keep it in monitor). */
   readonly mode?: EnforcementMode;
   /** Heartbeat period in milliseconds: lets readers tell a late sensor from a dead one. */

@@ -55,7 +55,9 @@ export function attachFleet(sensor: Sensor, options: { name: string; interfaces:
     lastAt = now;
     return {
       name: options.name, interfaces: options.interfaces, version: VERSION, intelVersion: stats.intel.version, pps: Math.round(pps),
-      drops: (stats.capture.kernelDropped ?? 0) + stats.capture.interfaceDropped, mode: sensor.enforcing ? 'enforce' as const : 'monitor' as const,
+      drops: (stats.capture.kernelDropped ?? 0) + stats.capture.interfaceDropped,
+      ...(stats.capture.kernelDropped === null ? { kernelDropsUnknown: true } : {}),
+      mode: sensor.enforcing ? 'enforce' as const : 'monitor' as const,
     };
   };
   const beat = (): void => void link.reportHeartbeat(heartbeat()).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'heartbeat not written'));

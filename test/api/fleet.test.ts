@@ -72,12 +72,15 @@ describe('enforcement switch', () => {
 describe('sensors', () => {
   test('heartbeats are listed with their figures; a silent sensor goes down', async () => {
     await sensorA.reportHeartbeat({ name: 'sensor-a', interfaces: ['eth1', 'eth2'], version: '0.1.0', intelVersion: 42, pps: 120_000, drops: 3, intervalMs: 60_000 });
-    await sensorB.reportHeartbeat({ name: 'sensor-b', interfaces: ['ens5'], version: '0.1.0', intelVersion: 41, pps: 10, drops: 0, intervalMs: 100 });
+    await sensorB.reportHeartbeat({ name: 'sensor-b', interfaces: ['ens5'], version: '0.1.0', intelVersion: 41, pps: 10, drops: 0, kernelDropsUnknown: true, intervalMs: 100 });
     const r = await api.request('GET', '/v1/sensors');
     expect(r.status).toBe(200);
     expect(r.json.sensors.map((s: { name: string }) => s.name)).toEqual(['sensor-a', 'sensor-b']);
     expect(r.json.sensors[0]).toMatchObject({ interfaces: ['eth1', 'eth2'], version: '0.1.0', intelVersion: 42, pps: 120_000, drops: 3, status: 'up' });
     expect(Date.parse(r.json.sensors[0].lastSeen)).toBeGreaterThan(Date.now() - 60_000);
+    // A backend that cannot count the kernel's drops says so; the others leave the flag out.
+    expect(r.json.sensors[1]).toMatchObject({ drops: 0, kernelDropsUnknown: true });
+    expect(r.json.sensors[0]).not.toHaveProperty('kernelDropsUnknown');
     // sensor-b said it beats every 100 ms: its record lapses after 300 ms without one.
     await eventually(async () => (await api.request('GET', '/v1/sensors')).json.sensors[1].status === 'down', 10_000, 'sensor-b down');
     const down = (await api.request('GET', '/v1/sensors')).json.sensors[1];

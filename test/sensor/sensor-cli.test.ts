@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { FileTokenStore } from '../../src/api/auth/file-token-store.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'offpath-sensor-cli-'));
@@ -58,8 +59,12 @@ describe('offpath sensor: usage and environment errors', () => {
     expect(r.stderr).toMatch(/lo: cannot capture: .*syntax error.*tcpdump -d FILTER/);
   });
 
-  test('starts, serves /metrics and /healthz, stops on SIGTERM with the final statistics as JSON on stdout', async () => {
-    const child = spawn(process.execPath, [CLI, 'sensor', '--mon', 'lo', '--intel', intel, '--backend', 'cap', '--inj-mode', 'observed', '--metrics', '127.0.0.1:0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  test('starts, serves /metrics, /healthz and its heartbeat, stops on SIGTERM with the final statistics as JSON on stdout', async () => {
+    const tokens = new FileTokenStore(join(dir, 'tokens.json'), { watch: false, create: true });
+    const { token } = await tokens.create({ name: 'reader', scope: 'read', createdBy: 'cli:test' });
+    await tokens.close();
+    const child = spawn(process.execPath, [CLI, 'sensor', '--mon', 'lo', '--intel', intel, '--backend', 'cap', '--inj-mode', 'observed', '--metrics', '127.0.0.1:0',
+      '--api', '127.0.0.1:0', '--api-tokens', join(dir, 'tokens.json'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -76,6 +81,10 @@ describe('offpath sensor: usage and environment errors', () => {
       // The cap binding cannot count kernel drops: no series (unknown), rather than a 0 that reads as none lost.
       expect(metrics).toMatch(/offpath_capture_drops_total\{where="interface"\} \d+/);
       expect(metrics).not.toContain('offpath_capture_drops_total{where="kernel"}');
+      // Its heartbeat says the same: drops without the kernel's, flagged as such.
+      const api = /"event":"api","url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stderr)![1]!;
+      const sensors = (await (await fetch(`${api}/v1/sensors`, { headers: { authorization: `Bearer ${token}` } })).json()) as { sensors: unknown[] };
+      expect(sensors.sensors).toEqual([expect.objectContaining({ interfaces: ['lo'], kernelDropsUnknown: true, status: 'up' })]);
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: 'ok', enforcing: true, intel: { entries: 1 } });
