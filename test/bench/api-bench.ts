@@ -40,8 +40,15 @@ import { bulkUpsertScript } from '../../src/intel/redis/scripts.js';
 import { RedisIntelSync } from '../../src/intel/redis/intel-sync.js';
 import { formatIPv4, parseIPv4 } from '../../src/net/address.js';
 import { cpuSecondsOf, memoryOf, startApi, startBare, startRedis, type Proc } from './api/processes.js';
+import { scriptFlags } from './harness/script-flags.js';
 
-const args = new Set(process.argv.slice(2));
+const args = scriptFlags(
+  'usage: node dist/test/bench/api-bench.js [--quick] [--bulk-only]\n' +
+    '  --quick      smaller sizes and shorter runs (checks that the benchmark works, not for figures)\n' +
+    '  --bulk-only  only the bulk imports and the Redis floor\n' +
+    'Starts its own redis-server and API processes; one JSON object on stdout, a readable summary on stderr.\n',
+  ['--quick', '--bulk-only'],
+);
 const QUICK = args.has('--quick') || process.env.OFFPATH_BENCH_QUICK === '1';
 const BULK_ONLY = args.has('--bulk-only');
 const DURATION = QUICK ? 3 : 10;

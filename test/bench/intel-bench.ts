@@ -23,8 +23,15 @@ import { IntelSet } from '../../src/intel/intel-set.js';
 import { loadIntelFile } from '../../src/intel/intel-file.js';
 import { parseIndicator, type ParsedIndicator } from '../../src/intel/indicator.js';
 import { prepareEntry, type PreparedEntry } from '../../src/intel/entry.js';
+import { scriptFlags } from './harness/script-flags.js';
 
-const args = new Set(process.argv.slice(2));
+const args = scriptFlags(
+  'usage: node --expose-gc dist/test/bench/intel-bench.js [--quick] [--no-10m]\n' +
+    '  --quick   5 % of the sizes (checks that the benchmark works, not for figures)\n' +
+    '  --no-10m  leave out the 10 M-entry IPv4 table\n' +
+    'One JSON object on stdout, a readable table on stderr.\n',
+  ['--quick', '--no-10m'],
+);
 const QUICK = args.has('--quick');
 const SCALE = QUICK ? 0.05 : 1;
 const NOW = 1_700_000_000;
