@@ -393,11 +393,29 @@ export class SessionTable {
     }
   }
 
-  /** Ends every session (end of capture or shutdown). */
+  /**
+   * Ends every session (end of capture or shutdown), in the order of their lists, and leaves the table empty.
+   * Each session is reported to onEnd with its row intact; the index, lists and free list are then reset at
+   * once rather than session by session, which spared a million index probes (each a cache miss) at the end of
+   * a large capture.
+   */
   flush(): void {
+    const rows = this.rows;
     for (let cls = 0; cls < TIMEOUT_CLASS_COUNT; cls++) {
-      for (let s = this.listHead[cls]!; s !== NONE; s = this.listHead[cls]!) this.end(s, EndReason.flushed);
+      for (let s = this.listHead[cls]!; s !== NONE; ) {
+        if (this.onEnd) this.onEnd(this, s, EndReason.flushed);
+        const r = s * ROW_WORDS;
+        rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (NOT_QUEUED << 8)) >>> 0;
+        s = rows[r + W_NEXT]! | 0;
+      }
     }
+    this.slots.fill(0);
+    this.listHead.fill(NONE);
+    this.listTail.fill(NONE);
+    this.listSize.fill(0);
+    for (let i = 0; i < this.capacity; i++) this.freeList[i] = this.capacity - 1 - i;
+    this.freeCount = this.capacity;
+    this.active = 0;
   }
 
   private end(session: number, reason: number): void {

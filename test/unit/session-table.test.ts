@@ -524,6 +524,21 @@ describe('capacity and eviction', () => {
       expect(track(t, keyOf.get(key)!, ts)).toBe(s);
       expect(t.lastCreated).toBe(false);
     }
+
+    // A flush ends every live session once (onEnd throws on a second end) and leaves an empty table that works.
+    t.flush();
+    expect([live.size, t.active, Object.values(classSizes(t)).reduce((a, b) => a + b, 0)]).toEqual([0, 0, 0]);
+    for (let s = 0; s < t.rowLimit; s++) expect(t.isLive(s)).toBe(false);
+    const again = [...keyOf.keys()].slice(0, 32);
+    for (const key of again) {
+      live.set(track(t, keyOf.get(key)!, ts), key);
+      expect(t.lastCreated).toBe(true);
+    }
+    for (const [s, key] of [...live]) {
+      expect(track(t, keyOf.get(key)!, ts)).toBe(s);
+      expect(t.lastCreated).toBe(false);
+    }
+    expect(t.active).toBe(32);
   });
 
   it('capacity 1 works', () => {
