@@ -129,10 +129,9 @@ export class SessionTable {
     this.listTail = new Int32Array(TIMEOUT_CLASS_COUNT).fill(NONE);
     this.listSize = new Int32Array(TIMEOUT_CLASS_COUNT);
 
-    // Hand out low indices first so that a small capture touches little memory.
     this.freeList = new Int32Array(capacity);
-    for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - 1 - i;
-    this.freeCount = capacity;
+    this.freeCount = 0;
+    this.resetFreeList();
   }
 
   private static slotCount(capacity: number): number {
@@ -393,13 +392,26 @@ export class SessionTable {
     }
   }
 
+  /** Every row free, low indices handed out first so that a small capture touches little memory. */
+  private resetFreeList(): void {
+    const capacity = this.capacity;
+    for (let i = 0; i < capacity; i++) this.freeList[i] = capacity - 1 - i;
+    this.freeCount = capacity;
+  }
+
   /**
    * Ends every session (end of capture or shutdown), in the order of their lists, and leaves the table empty.
-   * Each session is reported to onEnd with its row intact; the index, lists and free list are then reset at
-   * once rather than session by session, which spared a million index probes (each a cache miss) at the end of
-   * a large capture.
+   * A full table is then reset at once, which spares an index probe (a cache miss) per session: a million of
+   * them at the end of a large capture. A table holding few sessions ends them one by one instead, since the
+   * reset writes the whole index, memory that a small capture never touched.
    */
   flush(): void {
+    if (this.active * 8 < this.slotMask + 1) {
+      for (let cls = 0; cls < TIMEOUT_CLASS_COUNT; cls++) {
+        for (let s = this.listHead[cls]!; s !== NONE; s = this.listHead[cls]!) this.end(s, EndReason.flushed);
+      }
+      return;
+    }
     const rows = this.rows;
     for (let cls = 0; cls < TIMEOUT_CLASS_COUNT; cls++) {
       for (let s = this.listHead[cls]!; s !== NONE; ) {
@@ -413,8 +425,7 @@ export class SessionTable {
     this.listHead.fill(NONE);
     this.listTail.fill(NONE);
     this.listSize.fill(0);
-    for (let i = 0; i < this.capacity; i++) this.freeList[i] = this.capacity - 1 - i;
-    this.freeCount = this.capacity;
+    this.resetFreeList();
     this.active = 0;
   }
 
