@@ -4,8 +4,13 @@
  * engine pipeline). Runs alternate (tcpdump, offpath, tcpdump, ...) so that a burst of load from something else
  * on the machine hurts both sides alike, and the best run of each is kept: the best run is the one least
  * disturbed, which is the most repeatable figure on a shared machine.
+ *
+ * The synthetic capture is also timed through its first stages alone (stage-timer.ts: reading; reading and
+ * decoding), in the same rounds, so the table can say how much of the replay time each stage takes.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BenchContext } from '../harness/part.js';
 import { runTimed, type TimedRun } from '../harness/exec.js';
 import type { BenchCapture } from './captures.js';
@@ -13,6 +18,16 @@ import { parseOffpathSummary, sumDecodeErrors, type OffpathSummary } from './off
 
 /** The ratio offpath_pps / tcpdump_pps that the engine aims for on one core. */
 export const RATIO_GOAL = 0.5;
+
+/** The stage timer of this build (it times this build's reader and decoder, even with --offpath-cli). */
+const STAGE_TIMER = join(dirname(fileURLToPath(import.meta.url)), 'stage-timer.js');
+const STAGES = ['read', 'decode'] as const;
+
+/** Best loop seconds of the first stages alone (synthetic capture only). */
+export interface StageFigures {
+  readSeconds: number | null;
+  decodeSeconds: number | null;
+}
 
 export interface Tools {
   tcpdump: string | undefined;
@@ -63,6 +78,8 @@ export interface CaptureFigures {
   ratioWall: number | null;
   ratioGoal: number;
   meetsGoal: boolean | null;
+  /** The first stages alone: the synthetic capture only, else null. */
+  stages: StageFigures | null;
   /** Anything wrong: failed runs, missing fields, packet counts that disagree. */
   problems: string[];
 }
@@ -76,6 +93,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
   const offpathRuns: { run: TimedRun; summary: OffpathSummary; raw: unknown }[] = [];
   let offpathFailed = false;
   let tcpdumpFailed = false;
+  const stages: StageFigures | null = capture.origin === 'synthetic' ? { readSeconds: null, decodeSeconds: null } : null;
   for (let r = 1; r <= o.runs; r++) {
     if (tools.tcpdump && !tcpdumpFailed) {
       const run = await runTimed(tools.tcpdump, ['-r', capture.path, '-w', '/dev/null'], {
@@ -110,6 +128,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
         );
       }
     }
+    if (stages !== null) await timeStages(ctx, capture, tools, stages, problems);
   }
 
   const tcpdump = tcpdumpFigures(capture, tcpdumpRuns);
@@ -125,8 +144,33 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
     ratioWall,
     ratioGoal: RATIO_GOAL,
     meetsGoal: ratio === null ? null : ratio >= RATIO_GOAL,
+    stages,
     problems,
   };
+}
+
+/** One round of the stage timer over `capture`; keeps the best seconds of each stage in `best`. */
+async function timeStages(ctx: BenchContext, capture: BenchCapture, tools: Tools, best: StageFigures, problems: string[]): Promise<void> {
+  for (const stage of STAGES) {
+    const run = await runTimed(process.execPath, [...ctx.options.nodeArgs, STAGE_TIMER, stage, capture.path], {
+      cpu: tools.cpu,
+      timeoutSeconds: ctx.options.timeoutSeconds,
+    });
+    let seconds: number | null = null;
+    try {
+      const out = JSON.parse(run.stdout) as { packets?: unknown; seconds?: unknown };
+      if (run.exitCode === 0 && out.packets === capture.packets && typeof out.seconds === 'number') seconds = out.seconds;
+    } catch {
+      // reported below
+    }
+    if (seconds === null) {
+      problems.push(`stage timer (${stage}) failed: ${describeFailure(run)}`);
+      continue;
+    }
+    ctx.log(`  stage ${stage.padEnd(6)} ${seconds.toFixed(3)} s  ${rate(capture.packets, seconds)}`);
+    const key = stage === 'read' ? 'readSeconds' : 'decodeSeconds';
+    if (best[key] === null || seconds < best[key]!) best[key] = seconds;
+  }
 }
 
 function tcpdumpFigures(capture: BenchCapture, runs: TimedRun[]): TcpdumpFigures | null {

@@ -40,8 +40,16 @@ export function engineTable(results: CaptureFigures[]): string {
     ];
   });
   const goal = results[0]?.ratioGoal ?? 0.5;
+  const stages = results
+    .filter((r) => r.stages !== null)
+    .map((r) =>
+      `${r.capture.name}, best runs: reading alone ${fmtFixed(r.stages!.readSeconds, 3)} s, reading and decoding ` +
+      `${fmtFixed(r.stages!.decodeSeconds, 3)} s, the whole replay ${fmtFixed(r.offpath?.seconds, 3)} s, tcpdump ${fmtFixed(r.tcpdump?.bestSeconds, 3)} s.\n`,
+    )
+    .join('');
   return (
     `${renderTable(headers, rows)}\n` +
+    stages +
     `ratio = offpath pps (pipeline time) / tcpdump pps (tcpdump -r FILE -w /dev/null); goal >= ${goal} on one core.\n` +
     'wall ratio uses offpath\'s whole-process wall time (node start-up included). Best of the timed runs.'
   );
