@@ -89,7 +89,7 @@ export class SessionTable {
   private readonly listSize: Int32Array;
 
   private readonly freeList: Int32Array;
-  private freeCount: number;
+  private freeCount = 0;
   private nextExpiryCheck = -Infinity;
 
   /** Direction of the packet last tracked: 0 = from the initiator, 1 = from the responder. */
@@ -130,7 +130,6 @@ export class SessionTable {
     this.listSize = new Int32Array(TIMEOUT_CLASS_COUNT);
 
     this.freeList = new Int32Array(capacity);
-    this.freeCount = 0;
     this.resetFreeList();
   }
 
