@@ -30,11 +30,13 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Result } from 'autocannon';
 import { RedisTokenStore } from '../../src/api/auth/redis-token-store.js';
+import { BATCHES_IN_FLIGHT } from '../../src/api/routes/bulk.js';
 import { FleetClient } from '../../src/fleet/fleet-client.js';
 import { IntelSet } from '../../src/intel/intel-set.js';
 import { prepareEntry, type PreparedEntry } from '../../src/intel/entry.js';
 import { encodeBulkCall } from '../../src/intel/redis/bulk-call.js';
 import { createRedis } from '../../src/intel/redis/connection.js';
+import { DEFAULT_BATCH, DEFAULT_EVENT_CHANGES } from '../../src/intel/redis/intel-store.js';
 import { DEFAULT_STREAM_MAX_LENGTH, intelKeys } from '../../src/intel/redis/schema.js';
 import { bulkUpsertScript } from '../../src/intel/redis/scripts.js';
 import { RedisIntelSync } from '../../src/intel/redis/intel-sync.js';
@@ -367,19 +369,20 @@ async function redisMemory(redisUrl: string): Promise<number> {
 
 /**
  * The Redis floor of a bulk import, measured in the same run: the same LARGE entries written by the same script
- * calls (2,000 entries each, two in flight, as the API sends them), encoded beforehand, straight to a fresh
- * Redis. The import's time over this one is what the API itself adds (HTTP, validation, encoding, its own copy).
+ * calls (DEFAULT_BATCH entries each, BATCHES_IN_FLIGHT at a time: the API's own settings), encoded beforehand,
+ * straight to a fresh Redis. The import's time over this one is what the API itself adds (HTTP, validation,
+ * encoding, its own copy).
  */
 async function redisFloor(): Promise<{ seconds: number; redisSeconds: number; redisMicrosPerEntry: number }> {
   const nowSeconds = Math.floor(Date.now() / 1000);
   const keys = intelKeys();
   const calls: ReturnType<typeof encodeBulkCall>[] = [];
-  for (let at = 0; at < LARGE; at += 2000) {
+  for (let at = 0; at < LARGE; at += DEFAULT_BATCH) {
     const entries: PreparedEntry[] = [];
-    for (let i = at; i < Math.min(LARGE, at + 2000); i++) {
+    for (let i = at; i < Math.min(LARGE, at + DEFAULT_BATCH); i++) {
       entries.push(prepareEntry({ indicator: loaded(i), ...lineFields(i), expires: BULK_TTL }, { nowSeconds }));
     }
-    calls.push(encodeBulkCall(keys, entries, { actor: 'bench', address: undefined, maxLen: DEFAULT_STREAM_MAX_LENGTH, eventChanges: 500 }));
+    calls.push(encodeBulkCall(keys, entries, { actor: 'bench', address: undefined, maxLen: DEFAULT_STREAM_MAX_LENGTH, eventChanges: DEFAULT_EVENT_CHANGES }));
   }
   const redis = await startRedis();
   const client = createRedis({ url: redis.url });
@@ -390,7 +393,7 @@ async function redisFloor(): Promise<{ seconds: number; redisSeconds: number; re
     const inFlight: Promise<unknown>[] = [];
     for (const call of calls) {
       inFlight.push(bulkUpsertScript.run(client, call.keys, call.args, call.byteLengths));
-      if (inFlight.length >= 2) await inFlight.shift();
+      if (inFlight.length >= BATCHES_IN_FLIGHT) await inFlight.shift();
     }
     await Promise.all(inFlight);
     const seconds = (performance.now() - started) / 1000;

@@ -35,7 +35,7 @@ type LineOutcome = { line: number; input: PreparedEntry | null; failure: LineFai
 
 export const NDJSON = 'application/x-ndjson';
 /** Batches written to Redis at once while the next one is read (see flush). */
-const BATCHES_IN_FLIGHT = 2;
+export const BATCHES_IN_FLIGHT = 2;
 
 export function registerBulkRoute(app: FastifyInstance, ctx: RouteContext): void {
   const intel = ctx.deps.intel;

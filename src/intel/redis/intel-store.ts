@@ -136,8 +136,8 @@ export interface StoreStatus {
   readonly badKeys: number;
 }
 
-const DEFAULT_BATCH = 2000;
-const DEFAULT_EVENT_CHANGES = 500;
+export const DEFAULT_BATCH = 2000;
+export const DEFAULT_EVENT_CHANGES = 500;
 const DEFAULT_CONCURRENCY = 4;
 const LIST_DEFAULT = 100;
 const LIST_MAX = 1000;
