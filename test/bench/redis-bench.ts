@@ -38,6 +38,30 @@ function option(name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
+const USAGE =
+  'usage: node dist/test/bench/redis-bench.js [--quick] [--sizes N[,N...]]\n' +
+  '  --quick        smaller sizes and shorter runs (checks that the benchmark works, not for figures)\n' +
+  '  --sizes LIST   snapshot sizes to load, comma-separated (default 1000000,5000000; 50000,200000 with --quick)\n' +
+  'Starts its own redis-server; one JSON object on stdout, readable tables on stderr.\n';
+
+/** --help prints the usage; an unknown option or a bad --sizes exits 2 before a run of many minutes starts. */
+function checkOptions(): void {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--quick') continue;
+    if (a === '--sizes' && /^[1-9][0-9]*(,[1-9][0-9]*)*$/.test(args[i + 1] ?? '')) {
+      i++;
+      continue;
+    }
+    process.stderr.write(`${a === '--sizes' ? `--sizes needs a list of positive counts, got ${JSON.stringify(args[i + 1] ?? '')}` : `unknown option ${a}`}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ children
 
 interface LoadResult {
@@ -268,6 +292,7 @@ if (args[0] === '--child') {
     process.exit(1);
   });
 } else {
+  checkOptions();
   main().catch((err: unknown) => {
     log(String(err instanceof Error ? err.stack : err));
     process.exitCode = 1;
