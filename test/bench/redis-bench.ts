@@ -25,6 +25,7 @@ import { IntelSet } from '../../src/intel/intel-set.js';
 import { RedisIntelStore } from '../../src/intel/redis/intel-store.js';
 import { RedisIntelSync, type AppliedChange } from '../../src/intel/redis/intel-sync.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { scriptFlags } from './harness/script-flags.js';
 import { fillRecords, v4Text } from './redis/fill.js';
 
 const args = process.argv.slice(2);
@@ -43,24 +44,6 @@ const USAGE =
   '  --quick        smaller sizes and shorter runs (checks that the benchmark works, not for figures)\n' +
   '  --sizes LIST   snapshot sizes to load, comma-separated (default 1000000,5000000; 50000,200000 with --quick)\n' +
   'Starts its own redis-server; one JSON object on stdout, readable tables on stderr.\n';
-
-/** --help prints the usage; an unknown option or a bad --sizes exits 2 before a run of many minutes starts. */
-function checkOptions(): void {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--quick') continue;
-    if (a === '--sizes' && /^[1-9][0-9]*(,[1-9][0-9]*)*$/.test(args[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    process.stderr.write(`${a === '--sizes' ? `--sizes needs a list of positive counts, got ${JSON.stringify(args[i + 1] ?? '')}` : `unknown option ${a}`}\n${USAGE}`);
-    process.exit(2);
-  }
-}
 
 // ------------------------------------------------------------------------------------------------ children
 
@@ -292,7 +275,7 @@ if (args[0] === '--child') {
     process.exit(1);
   });
 } else {
-  checkOptions();
+  scriptFlags(USAGE, ['--quick'], { '--sizes': { pattern: /^[1-9][0-9]*(,[1-9][0-9]*)*$/, what: 'a list of positive counts' } });
   main().catch((err: unknown) => {
     log(String(err instanceof Error ? err.stack : err));
     process.exitCode = 1;
