@@ -19,6 +19,7 @@
  * string rather than a hash per entry: one field per entry keeps Redis memory low, and the snapshot reader splits
  * a string faster than it would walk a nested reply.
  */
+import { textAt } from '../../util/text-at.js';
 import { actionCode, type IntelAction } from '../action.js';
 import { MAX_ID_LENGTH, MAX_REASON_LENGTH, MAX_SOURCE_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, type PreparedEntry } from '../entry.js';
 import { IntelEntryError } from '../errors.js';
@@ -197,7 +198,7 @@ function reuse(value: string, from: number, to: number): string {
   if (n === 0) return '';
   const slot = (n * 31 + value.charCodeAt(from) * 7 + value.charCodeAt(to - 1) * 3 + value.charCodeAt(from + (n >> 1))) & (REUSE_SLOTS - 1);
   const known = reused[slot];
-  if (known !== undefined && known.length === n && value.startsWith(known, from)) return known;
+  if (known !== undefined && known.length === n && textAt(value, from, known)) return known;
   // (A slice may keep its record alive while it sits in the table: at most REUSE_SLOTS records. The set copies
   // what it keeps.)
   const text = value.slice(from, to);
@@ -237,7 +238,7 @@ function tagsOf(value: string, from: number, to: number): readonly string[] {
   const n = to - from;
   const slot = (n * 31 + value.charCodeAt(from) * 7 + value.charCodeAt(to - 1) * 3 + value.charCodeAt(from + (n >> 1))) & (REUSE_SLOTS - 1);
   const known = tagSlots[slot];
-  if (known !== undefined && known.text.length === n && value.startsWith(known.text, from)) return known.tags;
+  if (known !== undefined && known.text.length === n && textAt(value, from, known.text)) return known.tags;
   const text = value.slice(from, to);
   let tags = tagCache.get(text);
   if (tags === undefined) {

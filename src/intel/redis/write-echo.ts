@@ -8,6 +8,7 @@
  * reused after a failover, a flush or another writer can therefore only cost the saving, never the result.
  * Bounded: the oldest writes are forgotten when the sync falls behind.
  */
+import { textAt } from '../../util/text-at.js';
 import type { PreparedEntry } from '../entry.js';
 
 interface Written {
@@ -49,7 +50,7 @@ export class WriteEcho {
       if (at < 0 || at >= w.entries.length || w.epoch !== epoch) continue;
       const content = w.contents[at]!;
       const end = from + content.length;
-      return end < to && text.charCodeAt(end) === 9 && text.startsWith(content, from) ? w.entries[at] : undefined;
+      return end < to && text.charCodeAt(end) === 9 && textAt(text, from, content) ? w.entries[at] : undefined;
     }
     return undefined;
   }
