@@ -86,6 +86,10 @@ describe('wire timing', () => {
     expect(blocked.synToRstUs.max).toBe(1000);
     expect(blocked.withServerPayloadBeforeRst).toBe(1);
     expect(t.labels.allowed).toMatchObject({ attempts: 1, withInjectedRst: 0, serverPayloadBytesBeforeRst: 10 });
+    // The race: SYN to the server's first payload, whether or not a reset came first (injected frames never count).
+    expect(t.attempts!.map((a) => a.firstServerPayloadNs)).toEqual([800_000, null, 3_100_000]);
+    expect(blocked.synToFirstServerByteUs).toEqual({ count: 1, min: 800, p1: 800, p10: 800, p50: 800 });
+    expect(t.labels.allowed!.synToFirstServerByteUs).toEqual({ count: 1, min: 100, p1: 100, p10: 100, p50: 100 });
   });
 
   it('server addresses match in any spelling; bad MACs and addresses are errors', () => {

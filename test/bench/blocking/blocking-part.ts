@@ -28,7 +28,7 @@ import {
 import { DEFAULT_PORTS, percentile } from '../lab/lab-protocol.js';
 import type { ConnectionRecord } from '../lab/load-summary.js';
 import type { Metrics } from '../lab/prometheus-text.js';
-import { analyseWireTiming, type WireDistribution } from '../lab/wire-timing.js';
+import { analyseWireTiming, type WireDistribution, type WireLowTail } from '../lab/wire-timing.js';
 import { blockingTable } from './report.js';
 
 export const BACKENDS = ['cap', 'native-pcap', 'native-tpacket'] as const;
@@ -110,6 +110,11 @@ export interface ScenarioFigures {
     withInjectedRst: number;
     synToRstUs: WireDistribution;
     serverPayloadBeforeRst: { attempts: number; bytes: number };
+    /**
+     * The race the sensor runs: on the allowed destination (same service, never reset), SYN to the server's first
+     * payload on the client's port. A blocked connection's reset must reach the client sooner than that.
+     */
+    allowedSynToFirstByteUs: WireLowTail;
     tcpdumpDropped: number | null;
   };
   sensor: Record<string, number>;
@@ -207,7 +212,9 @@ async function runBackend(ctx: BenchContext, config: SensorConfig, sizes: Sizes)
       scenarios.push(f);
       ctx.log(`  ${scenario.name}: ${(f.blocked.fractionResetBeforeFirstByte * 100).toFixed(2)} % reset before the first byte, ` +
         `${f.blocked.leakingConnections} leaking, collateral ${f.allowed.collateralResets}, ` +
-        `SYN->RST p50 ${f.wire.synToRstUs.p50 ?? '-'} µs p99 ${f.wire.synToRstUs.p99 ?? '-'} µs`);
+        `SYN->RST p50 ${f.wire.synToRstUs.p50 ?? '-'} µs p99 ${f.wire.synToRstUs.p99 ?? '-'} µs; ` +
+        `the race (allowed: SYN->first server byte) min ${f.wire.allowedSynToFirstByteUs.min ?? '-'} µs p1 ${f.wire.allowedSynToFirstByteUs.p1 ?? '-'} µs ` +
+        `p50 ${f.wire.allowedSynToFirstByteUs.p50 ?? '-'} µs`);
     }
     if (scenarios.length === 0) throw new Error(`no scenario could be measured: ${scenarioProblems.join('; ')}`);
     const m = await patientMetrics(sensor, 60_000, { count: 0 });
@@ -313,6 +320,7 @@ async function runScenario(
       withInjectedRst: wb?.withInjectedRst ?? 0,
       synToRstUs,
       serverPayloadBeforeRst: { attempts: wb?.withServerPayloadBeforeRst ?? 0, bytes: wb?.serverPayloadBytesBeforeRst ?? 0 },
+      allowedSynToFirstByteUs: wa?.synToFirstServerByteUs ?? { count: 0, min: null, p1: null, p10: null, p50: null },
       tcpdumpDropped: tcpdump.droppedByKernel,
     },
     sensor: counterDeltas(before, after),

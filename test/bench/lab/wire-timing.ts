@@ -33,6 +33,11 @@ export interface WireAttempt {
   firstInjectedRstNs: number | null;
   /** TCP payload bytes the server's own frames delivered towards the client before that RST (or in total). */
   serverPayloadBeforeRst: number;
+  /**
+   * First frame of the server's own carrying payload towards the client, RST or not (null: none). For a connection
+   * nobody resets, SYN to this is the deadline a reset must beat to arrive before the first application byte.
+   */
+  firstServerPayloadNs: number | null;
   injectedRsts: number;
   /** The server's own stack sent a RST (for example after its side of the session was killed). */
   serverRsts: number;
@@ -47,6 +52,15 @@ export interface WireDistribution {
   max: number | null;
 }
 
+/** The early end of a distribution, microseconds: how soon something can happen, not how late. */
+export interface WireLowTail {
+  count: number;
+  min: number | null;
+  p1: number | null;
+  p10: number | null;
+  p50: number | null;
+}
+
 export interface WireLabelSummary {
   attempts: number;
   /** Attempts that drew at least one injected RST. */
@@ -56,6 +70,8 @@ export interface WireLabelSummary {
   /** Attempts where server payload reached the client's port before the first injected RST (or at all). */
   withServerPayloadBeforeRst: number;
   serverPayloadBytesBeforeRst: number;
+  /** SYN to the server's first payload on the client's port, for the attempts that got any (see WireAttempt). */
+  synToFirstServerByteUs: WireLowTail;
 }
 
 export interface WireTiming {
@@ -102,6 +118,12 @@ function distributionUs(valuesNs: number[]): WireDistribution {
   };
 }
 
+function lowTailUs(valuesNs: number[]): WireLowTail {
+  const us = valuesNs.map((v) => v / 1000).sort((a, b) => a - b);
+  const r = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+  return { count: us.length, min: r(us.length > 0 ? us[0]! : null), p1: r(percentile(us, 1)), p10: r(percentile(us, 10)), p50: r(percentile(us, 50)) };
+}
+
 export function analyseWireTiming(pcapPath: string, options: WireTimingOptions, keepAttempts = false): WireTiming {
   const injectors = options.injectorMacs.map(macBytes);
   const labels = new Map<string, string>();
@@ -146,6 +168,7 @@ export function analyseWireTiming(pcapPath: string, options: WireTimingOptions, 
               synNs: ns,
               firstInjectedRstNs: null,
               serverPayloadBeforeRst: 0,
+              firstServerPayloadNs: null,
               injectedRsts: 0,
               serverRsts: 0,
             };
@@ -170,8 +193,9 @@ export function analyseWireTiming(pcapPath: string, options: WireTimingOptions, 
       }
       if (!current || injected) continue;
       if ((flags & TcpFlag.RST) !== 0) current.attempt.serverRsts++;
-      if (pkt.payloadLength > 0 && current.attempt.firstInjectedRstNs === null) {
-        current.attempt.serverPayloadBeforeRst += pkt.payloadLength;
+      if (pkt.payloadLength > 0) {
+        current.attempt.firstServerPayloadNs ??= ns;
+        if (current.attempt.firstInjectedRstNs === null) current.attempt.serverPayloadBeforeRst += pkt.payloadLength;
       }
     }
   } finally {
@@ -193,6 +217,7 @@ export function analyseWireTiming(pcapPath: string, options: WireTimingOptions, 
       synToRstUs: distributionUs(delays),
       withServerPayloadBeforeRst: leaky.length,
       serverPayloadBytesBeforeRst: leaky.reduce((s, a) => s + a.serverPayloadBeforeRst, 0),
+      synToFirstServerByteUs: lowTailUs(list.filter((a) => a.firstServerPayloadNs !== null).map((a) => a.firstServerPayloadNs! - a.synNs)),
     };
   }
   if (keepAttempts) result.attempts = attempts;
