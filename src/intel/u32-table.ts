@@ -16,8 +16,8 @@
  * bits name in that word (a blocked Bloom filter, k = 2, one memory read). Most lookups miss (most traffic is not in
  * the intel set) and a miss otherwise walks a probe chain in a cache line that is not in cache; the filter (0.7 MB
  * at 1 M keys, more than a 512 KiB L2 but well inside the few MB of last-level cache this VM gets) stays cached and
- * answers 91 % of misses at load 0.68 (measured; 85 % with one bit per key). A delete recomputes its word from the keys
- * homed in the word's eight slots, so the filter does not silt up under churn.
+ * answers 91 % of misses at load 0.68 (measured; 85 % with one bit per key). A delete recomputes its word from the
+ * keys homed in the word's eight slots, so the filter does not silt up under churn.
  *
  * Growth is incremental, never a stop-the-world rehash: at the load limit a 1.25x larger array is allocated and
  * every later change also moves MIGRATE_STEP slots of the old array into it. Until the old array is drained, a
