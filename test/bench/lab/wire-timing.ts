@@ -105,23 +105,31 @@ function addressOf(w0: number, w1: number, w2: number, w3: number, version: numb
   return version === 4 ? formatIPv4(w3) : formatIPv6(w0, w1, w2, w3);
 }
 
+/** Nanosecond values as sorted microseconds. */
+function sortedUs(valuesNs: number[]): number[] {
+  return valuesNs.map((v) => v / 1000).sort((a, b) => a - b);
+}
+
+/** A figure in microseconds to one decimal (null stays null). */
+function tenth(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 10) / 10;
+}
+
 function distributionUs(valuesNs: number[]): WireDistribution {
-  const us = valuesNs.map((v) => v / 1000).sort((a, b) => a - b);
-  const r = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+  const us = sortedUs(valuesNs);
   return {
     count: us.length,
-    p50: r(percentile(us, 50)),
-    p90: r(percentile(us, 90)),
-    p99: r(percentile(us, 99)),
-    p999: r(percentile(us, 99.9)),
-    max: r(us.length > 0 ? us[us.length - 1]! : null),
+    p50: tenth(percentile(us, 50)),
+    p90: tenth(percentile(us, 90)),
+    p99: tenth(percentile(us, 99)),
+    p999: tenth(percentile(us, 99.9)),
+    max: tenth(us.length > 0 ? us[us.length - 1]! : null),
   };
 }
 
 function lowTailUs(valuesNs: number[]): WireLowTail {
-  const us = valuesNs.map((v) => v / 1000).sort((a, b) => a - b);
-  const r = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
-  return { count: us.length, min: r(us.length > 0 ? us[0]! : null), p1: r(percentile(us, 1)), p10: r(percentile(us, 10)), p50: r(percentile(us, 50)) };
+  const us = sortedUs(valuesNs);
+  return { count: us.length, min: tenth(us.length > 0 ? us[0]! : null), p1: tenth(percentile(us, 1)), p10: tenth(percentile(us, 10)), p50: tenth(percentile(us, 50)) };
 }
 
 export function analyseWireTiming(pcapPath: string, options: WireTimingOptions, keepAttempts = false): WireTiming {
