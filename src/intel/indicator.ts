@@ -77,6 +77,9 @@ export function parseIndicator(input: string, options: ParseIndicatorOptions = {
   }
   const text = input.trim();
   if (text.length === 0) throw new IndicatorError(input, 'empty');
+  // The usual indicator first: a strict dotted quad is one pass, and already canonical.
+  const quad = parseIPv4(text);
+  if (quad >= 0) return makeV4('ipv4', quad, 32, 0, 'any', text);
   // One pass over the characters decides the form (this runs for every line of million-line feeds).
   let colons = 0;
   let slash = -1;
@@ -96,7 +99,7 @@ export function parseIndicator(input: string, options: ParseIndicatorOptions = {
     }
     throw new IndicatorError(input, 'contains whitespace or control characters inside the indicator');
   }
-  // A strictly parsed dotted quad is already canonical: no formatting needed.
+  // Digits and dots that are not a strict dotted quad: say what is wrong with it.
   if (dottedNumeric) return makeV4('ipv4', requireIPv4(input, text), 32, 0, 'any', text);
   if (colons > 0 && slash >= 0 && text.includes('://')) {
     throw new IndicatorError(input, 'looks like a URL; give the host (domain or address) alone');
