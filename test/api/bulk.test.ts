@@ -87,10 +87,10 @@ describe('bulk line validation', () => {
     const validate = await blockBodyValidator();
     const now = 1_800_000_000;
     for (const admin of [false, true]) {
-      const cached = new BulkLineValidator(validate!, 'block', admin, now);
+      const cached = new BulkLineValidator(validate, 'block', admin, now);
       let fast = 0;
       for (const line of fuzzLines(admin ? 2 : 1, 4000)) {
-        const fresh = new BulkLineValidator(validate!, 'block', admin, now).check(line);
+        const fresh = new BulkLineValidator(validate, 'block', admin, now).check(line);
         const got = cached.check(line);
         expect(got, line).toEqual(fresh);
         if ('indicator' in got && line.startsWith('{"indicator":"')) fast++;
