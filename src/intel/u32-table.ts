@@ -68,7 +68,7 @@ export class U32Table {
     key |= 0;
     const h = hashWord(key);
     const bit = Math.floor(h * this.filterScale);
-    const mask = (1 << (bit & 31)) | (1 << (h & 31));
+    const mask = filterBits(h, bit);
     if ((this.filter[bit >>> 5]! & mask) !== mask) return this.old === null ? 0 : this.getOld(key);
     const s = this.slots;
     const cap = this.capacity;
@@ -99,7 +99,7 @@ export class U32Table {
       if (v === 0) {
         s[2 * i] = key;
         s[2 * i + 1] = value;
-        this.filter[bit >>> 5]! |= (1 << (bit & 31)) | (1 << (h & 31));
+        this.filter[bit >>> 5]! |= filterBits(h, bit);
         this.size++;
         return;
       }
@@ -144,7 +144,7 @@ export class U32Table {
       }
       const h = hashWord(s[2 * i]!);
       const bit = Math.floor(h * this.filterScale);
-      if (bit >>> 5 === w) word |= (1 << (bit & 31)) | (1 << (h & 31));
+      if (bit >>> 5 === w) word |= filterBits(h, bit);
     }
     this.filter[w] = word;
   }
@@ -228,7 +228,7 @@ export class U32Table {
       while (s[2 * i + 1] !== 0) if (++i === cap) i = 0;
       s[2 * i] = k;
       s[2 * i + 1] = v;
-      this.filter[bit >>> 5]! |= (1 << (bit & 31)) | (1 << (h & 31));
+      this.filter[bit >>> 5]! |= filterBits(h, bit);
       old[2 * j + 1] = MOVED;
     }
     this.cursor = end;
@@ -289,6 +289,11 @@ function deleteFrom(s: Int32Array, cap: number, scale: number, key: number): boo
   s[2 * hole] = 0;
   s[2 * hole + 1] = 0;
   return true;
+}
+
+/** A key's two bits in its filter word: the home-slot bit, and the one the hash's low five bits name. */
+function filterBits(hash: number, bit: number): number {
+  return (1 << (bit & 31)) | (1 << (hash & 31));
 }
 
 function filterWords(capacity: number): number {
