@@ -12,7 +12,8 @@
  *
  * Measured:
  * - check (misses and hits) and single upserts (POST /v1/blocks, each a new entry, answered once this API
- *   instance's matcher holds it) at 0, 100,000 and 1,000,000 entries (--quick: 0, 10,000, 100,000);
+ *   instance's matcher holds it) at 0, 100,000 and 1,000,000 entries (--quick: 0, 10,000, 100,000); at 1,000,000
+ *   twice: in the process that ran the imports, and in a fresh API process that loaded the entries from Redis;
  * - 50 concurrent upserts: status codes (goal: no 5xx);
  * - bulk import of 1,000,000 entries over NDJSON into an empty store (goal <= 10 s, bounded memory): seconds,
  *   the API's peak RSS, Redis memory; three imports on fresh instances (--quick: one), judged on their median,
@@ -524,6 +525,15 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
   await warmUp(apiB.url, tokenB);
   const smallBulk = { lines: SMALL, seconds: round(small.seconds, 2), linesPerSecond: Math.round(SMALL / small.seconds), apiPeakRssMB: round(small.apiPeakRss / 1048576) };
   scales.push(await measureScale(apiB, bareServer, tokenB, LARGE));
+  // The same entries served by a fresh API process that loaded them from Redis at start, as a restarted API holds
+  // them: the figures above come from the process that just ran the imports, whose heap still carries their growth.
+  log(`  restarting the API: a fresh process loads the ${LARGE.toLocaleString('en-US')} entries from Redis`);
+  const apiBFresh = await startApi(cli, redisB.url);
+  procs.push(apiBFresh);
+  await waitEntries(apiBFresh.url, tokenB, LARGE);
+  await warmUp(apiBFresh.url, tokenB);
+  const afterRestart: Record<string, unknown> = { ...(await measureScale(apiBFresh, bareServer, tokenB, LARGE)), afterRestart: true };
+  await apiBFresh.stop();
 
   log(`  50 concurrent upserts: ${CONCURRENT_UPSERTS.toLocaleString('en-US')} requests`);
   const concurrent = await upserts(apiB.url, tokenB, 50, { amount: CONCURRENT_UPSERTS });
@@ -542,7 +552,9 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
   const missRatioLarge = (at(LARGE).checkMiss as unknown as { ratioToBare: number }).ratioToBare;
   const missLarge = at(LARGE).checkMiss!.requestsPerSecond;
   const miss0 = at(0).checkMiss!.requestsPerSecond;
+  const missRatioRestart = (afterRestart.checkMiss as unknown as { ratioToBare: number }).ratioToBare;
   result.scales = scales;
+  result.scaleAfterRestart = afterRestart;
   result.bulkImport = bulk;
   result.bulkImportSmall = smallBulk;
   result.concurrentUpserts = { connections: 50, ...concurrent, fiveXX };
@@ -557,7 +569,14 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
       met: missRatio0 >= 0.5 && missRatioLarge >= 0.5,
     },
     // Compared as ratios to the bare route measured alongside (raw rates drift with the shared machine's load).
-    checkNoSlowerAtLarge: { ratioToBareAtZero: missRatio0, ratioToBareAtLarge: missRatioLarge, rawAtZero: miss0, rawAtLarge: missLarge, met: missRatioLarge >= 0.9 * missRatio0 },
+    checkNoSlowerAtLarge: {
+      ratioToBareAtZero: missRatio0,
+      ratioToBareAtLarge: missRatioLarge,
+      ratioToBareAtLargeAfterRestart: missRatioRestart,
+      rawAtZero: miss0,
+      rawAtLarge: missLarge,
+      met: missRatioLarge >= 0.9 * missRatio0 && missRatioRestart >= 0.9 * missRatio0,
+    },
     concurrentUpsertsNo5xx: { fiveXX, met: fiveXX === 0 },
     bulkImportSeconds: { value: bulk.medianSeconds, runs: bulk.runsSeconds, goal: 10, lines: LARGE, met: bulk.medianSeconds <= 10 },
     postToSensorP99Ms: { value: (prop.postToSensorMs as { p99: number }).p99, goal: 100, met: (prop.postToSensorMs as { p99: number }).p99 < 100 },
