@@ -15,6 +15,7 @@ import { RateLimiter } from './auth/rate-limiter.js';
 import { actorOf, resolveOptions, type ApiServerOptions, type RouteContext } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { frameworkErrors, installErrorHandling, installNotFound } from './error-handler.js';
+import { InFlightHandlers } from './in-flight.js';
 import { registerAuditRoute } from './routes/audit.js';
 import { NDJSON, registerBulkRoute } from './routes/bulk.js';
 import { registerCheckRoute } from './routes/check.js';
@@ -77,9 +78,17 @@ export async function buildApiServer(deps: ApiDeps, options: ApiServerOptions = 
   installErrorHandling(app);
   // close(): event streams end at once (routes/fleet.ts), other requests in flight get a grace period, then every
   // connection still open (a client that never sends its request, a stuck upload) is cut, so shutdown is bounded.
+  // close() resolves only once the handlers still running have finished (or the grace period is over), so that
+  // the caller can close the backends under no handler, even one whose client has gone.
+  const graceMs = options.closeGraceMs ?? 5000;
+  const handlers = new InFlightHandlers();
+  handlers.install(app);
   app.addHook('preClose', (done) => {
-    setTimeout(() => app.server.closeAllConnections(), options.closeGraceMs ?? 5000).unref();
+    setTimeout(() => app.server.closeAllConnections(), graceMs).unref();
     done();
+  });
+  app.addHook('onClose', async () => {
+    if (!(await handlers.idle(graceMs))) app.log.warn({ handlers: handlers.count }, 'closing with request handlers still running after the grace period');
   });
   const limiter = new RateLimiter(resolved.rateLimit);
   const authOptions = { tokens: deps.tokens, limiter, audit: deps.audit, publicDocs: resolved.publicDocs };
