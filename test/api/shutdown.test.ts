@@ -6,8 +6,10 @@
  */
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { Writable } from 'node:stream';
+import Fastify from 'fastify';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { InFlightHandlers } from '../../src/api/in-flight.js';
 import { startRedisApi } from './harness.js';
 
 /** Starts POST /v1/blocks; returns the request, to be dropped later without reading its answer. */
@@ -49,4 +51,34 @@ describe('api shutdown', () => {
     // Each handler ran to its end: the write is in the store, and this instance's matcher holds it.
     expect(h.set.size).toBe(20);
   }, 30_000);
+
+  it('counts a handler until its promise settles, and gives up waiting after the time asked', async () => {
+    const app = Fastify();
+    const handlers = new InFlightHandlers();
+    handlers.install(app);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    app.get('/slow', async () => {
+      await held;
+      return { ok: true };
+    });
+    app.get('/fast', () => ({ ok: true }));
+    app.get('/throws', () => {
+      throw new Error('boom');
+    });
+    await app.ready();
+    expect((await app.inject('/fast')).statusCode).toBe(200);
+    expect((await app.inject('/throws')).statusCode).toBe(500);
+    expect(handlers.count).toBe(0);
+    const slow = app.inject('/slow');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(handlers.count).toBe(1);
+    expect(await handlers.idle(30)).toBe(false);
+    const idle = handlers.idle(5000);
+    release();
+    expect(await idle).toBe(true);
+    expect((await slow).statusCode).toBe(200);
+    expect(handlers.count).toBe(0);
+    await app.close();
+  });
 });
