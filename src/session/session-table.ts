@@ -219,9 +219,15 @@ export class SessionTable {
     rows[d + D_STATE] = ((before & 0xff00ffff) | DIR_SEEN | (pkt.ttl << 16)) >>> 0;
     rows[d + D_VLAN] = frameVlan;
     this.rowsF64[(r + W_LAST_TS) >> 1] = ts;
-    if (proto === IpProto.TCP) this.trackTcp(d, pkt, (before & DIR_SEEN) === 0);
-    // Only a change of class moves the session between lists; LRU order within a list is settled lazily.
-    if ((before & DIR_SEEN) === 0 || proto === IpProto.TCP) {
+    let stateChanged = false;
+    if (proto === IpProto.TCP) {
+      this.trackTcp(d, pkt, (before & DIR_SEEN) === 0);
+      stateChanged = ((rows[d + D_STATE]! ^ before) & 0xff) !== 0;
+    }
+    // Only a change of class moves the session between lists; LRU order within a list is settled lazily. The
+    // class is a function of the two directions' states and of which directions were seen, so only a first
+    // packet in a direction or a TCP state change can change it: most packets skip the computation.
+    if ((before & DIR_SEEN) === 0 || stateChanged) {
       const cls = this.classOf(session);
       if (cls !== ((rows[r + W_INFO]! >>> 8) & 0xff)) {
         this.unlink(session);
