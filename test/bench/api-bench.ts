@@ -526,7 +526,8 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
   const smallBulk = { lines: SMALL, seconds: round(small.seconds, 2), linesPerSecond: Math.round(SMALL / small.seconds), apiPeakRssMB: round(small.apiPeakRss / 1048576) };
   scales.push(await measureScale(apiB, bareServer, tokenB, LARGE));
   // The same entries served by a fresh API process that loaded them from Redis at start, as a restarted API holds
-  // them: the figures above come from the process that just ran the imports, whose heap still carries their growth.
+  // them. The figures above come from the process that just ran the import; the 0-entry figures come from a
+  // fresh process, so this one is what differs from them in the number of entries only.
   log(`  restarting the API: a fresh process loads the ${LARGE.toLocaleString('en-US')} entries from Redis`);
   const apiBFresh = await startApi(cli, redisB.url);
   procs.push(apiBFresh);
@@ -568,14 +569,16 @@ async function fullRun(procs: Proc[], result: Record<string, unknown>, started: 
       goal: 0.5,
       met: missRatio0 >= 0.5 && missRatioLarge >= 0.5,
     },
-    // Compared as ratios to the bare route measured alongside (raw rates drift with the shared machine's load).
+    // Compared as ratios to the bare route measured alongside (raw rates drift with the shared machine's load), and
+    // judged on two fresh processes, at 0 entries and at LARGE (after a restart), which differ in the number of
+    // entries only; the process that ran the imports is reported beside them (ratioToBareAtLarge).
     checkNoSlowerAtLarge: {
       ratioToBareAtZero: missRatio0,
       ratioToBareAtLarge: missRatioLarge,
       ratioToBareAtLargeAfterRestart: missRatioRestart,
       rawAtZero: miss0,
       rawAtLarge: missLarge,
-      met: missRatioLarge >= 0.9 * missRatio0 && missRatioRestart >= 0.9 * missRatio0,
+      met: missRatioRestart >= 0.9 * missRatio0,
     },
     concurrentUpsertsNo5xx: { fiveXX, met: fiveXX === 0 },
     bulkImportSeconds: { value: bulk.medianSeconds, runs: bulk.runsSeconds, goal: 10, lines: LARGE, met: bulk.medianSeconds <= 10 },
