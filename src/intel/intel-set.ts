@@ -105,6 +105,7 @@ export class IntelSet {
   private readonly cidr4: U32Table[];
   private readonly cidr6: WideTable[];
   private readonly summary16: Int32Array;
+  private readonly exact16: Uint8Array;
   private readonly key2 = new Int32Array(2);
   private readonly key4 = new Int32Array(4);
   private readonly key5 = new Int32Array(5);
@@ -125,6 +126,7 @@ export class IntelSet {
     this.cidr4 = this.index.cidr4;
     this.cidr6 = this.index.cidr6;
     this.summary16 = this.index.summary16;
+    this.exact16 = this.index.exact16;
   }
 
   /** Increases by one with every change: add, update, remove, expiry. */
@@ -248,6 +250,7 @@ export class IntelSet {
     ip |= 0; // the tables hold keys as int32 (see U32Table)
     if (this.index.cidr4Mask === 0 && (port === 0 || this.port4.size === 0)) {
       // Only exact entries can match: one probe, in a function small enough to be inlined into the caller.
+      if (this.exact16[ip >>> 16] === 0) return -1;
       const v = this.v4.get(ip);
       if (v === 0) return -1;
       const live = this.live(K_V4, v, nowSeconds);
@@ -281,7 +284,7 @@ export class IntelSet {
         }
       }
     }
-    if (this.v4.size !== 0 && (deny < 0 || this.index.allowCount[K_V4] !== 0)) {
+    if (this.exact16[ip >>> 16] !== 0 && (deny < 0 || this.index.allowCount[K_V4] !== 0)) {
       v = this.v4.get(ip);
       if (v !== 0 && (v = this.live(K_V4, v, nowSeconds)) !== 0) {
         if ((v & 3) === ACTION_ALLOW) return (K_V4 << INDEX_BITS) | (v >>> 3);

@@ -49,6 +49,15 @@ export class LookupIndex {
    */
   readonly summary16 = new Int32Array(65536);
   private summaryCounts: Uint16Array | null = null;
+  /**
+   * IPv4 exact summary by /16: exact16[top 16 bits of an address] is 1 when some ipv4 exact key lies in that /16.
+   * Threat intel lists public addresses, so the internal side of a session (RFC 1918 space, the organisation's
+   * own ranges) almost never shares a /16 with an exact indicator: there matchV4 answers from this 64 KiB array,
+   * which the /16s a network actually uses keep in cache, instead of the miss filter's line, which at 1 M keys is
+   * a cache miss whenever the session table has pushed it out. Counts per /16 (cold) keep it exact under deletes.
+   */
+  readonly exact16 = new Uint8Array(65536);
+  private readonly exact16Counts = new Int32Array(65536);
   /** Allow entries per kind, and per prefix length for CIDRs (shadowed ones included). */
   readonly allowCount = new Int32Array(KIND_COUNT);
   private readonly cidr4Allow = new Int32Array(32);
@@ -80,7 +89,12 @@ export class LookupIndex {
   /** Sets (inserts or overwrites) the scratch key of `kind`. */
   set(kind: number, packed: number): void {
     switch (kind) {
-      case K_V4: this.v4.set(this.key[0]!, packed); break;
+      case K_V4: {
+        const before = this.v4.size;
+        this.v4.set(this.key[0]!, packed);
+        if (this.v4.size !== before) this.countExact(this.key[0]!, 1);
+        break;
+      }
       case K_V6: this.v6.set(this.key, packed); break;
       case K_CIDR4: {
         const len = this.keyPrefix;
@@ -105,7 +119,9 @@ export class LookupIndex {
 
   delete(kind: number): void {
     switch (kind) {
-      case K_V4: this.v4.delete(this.key[0]!); break;
+      case K_V4:
+        if (this.v4.delete(this.key[0]!)) this.countExact(this.key[0]!, -1);
+        break;
       case K_V6: this.v6.delete(this.key); break;
       case K_CIDR4: {
         const len = this.keyPrefix;
@@ -125,6 +141,13 @@ export class LookupIndex {
       case K_PORT6: this.port6.delete(this.key); break;
       default: this.domains.delete(this.keyDomain);
     }
+  }
+
+  /** Adds (+1) or removes (-1) one ipv4 exact key at `address` in the /16 summary. */
+  private countExact(address: number, delta: number): void {
+    const slot = address >>> 16;
+    const n = (this.exact16Counts[slot]! += delta);
+    this.exact16[slot] = n > 0 ? 1 : 0;
   }
 
   /** Adds (+1) or removes (-1) one cidr4 key of length `len` at `network` from the /16 summary. */
@@ -185,7 +208,7 @@ export class LookupIndex {
 
   get byteLength(): number {
     let n = this.v4.byteLength + this.v6.byteLength + this.port4.byteLength + this.port6.byteLength +
-      this.summary16.byteLength + (this.summaryCounts ? this.summaryCounts.byteLength : 0);
+      this.summary16.byteLength + this.exact16.byteLength + this.exact16Counts.byteLength + (this.summaryCounts ? this.summaryCounts.byteLength : 0);
     for (const t of this.cidr4) n += t.byteLength;
     for (const t of this.cidr6) n += t.byteLength;
     return n;

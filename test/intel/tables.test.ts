@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { U32Table } from '../../src/intel/u32-table.js';
 import { WideTable } from '../../src/intel/wide-table.js';
+import { LookupIndex } from '../../src/intel/lookup-index.js';
+import { IntelSet } from '../../src/intel/intel-set.js';
+import { K_V4 } from '../../src/intel/kinds.js';
 import { prng, randInt, randU32 } from './helpers.js';
 
 describe('U32Table (open addressing, backward-shift deletion)', () => {
@@ -122,4 +125,48 @@ describe('WideTable', () => {
       expect(checkedWhileGrowing).toBeGreaterThan(10);
     });
   }
+});
+
+describe('LookupIndex /16 summary of IPv4 exact keys', () => {
+  it('marks exactly the /16s that hold a live key, under churn', () => {
+    const rand = prng(7);
+    const index = new LookupIndex();
+    const model = new Set<number>();
+    // Keys in eight /16s, few per /16, so /16s empty out and refill many times.
+    const universe = Array.from({ length: 64 }, (_, i) => ((0xc6120000 + ((i & 7) << 16) + randInt(rand, 65536)) >>> 0));
+    for (let step = 0; step < 20000; step++) {
+      const key = universe[randInt(rand, universe.length)]!;
+      index.key[0] = key;
+      if (rand() < 0.5) {
+        index.set(K_V4, 8 | 2);
+        model.add(key);
+      } else {
+        index.delete(K_V4);
+        model.delete(key);
+      }
+      if (step % 101 === 0) {
+        for (let i = 0; i < 8; i++) {
+          const slot = (0xc612 + i) >>> 0;
+          const expected = [...model].some((k) => k >>> 16 === slot) ? 1 : 0;
+          expect(index.exact16[slot], `/16 ${slot.toString(16)} at step ${step}`).toBe(expected);
+        }
+      }
+    }
+  });
+
+  it('an IntelSet answers through it: a key removed and re-added in an emptied /16 matches again', () => {
+    const set = new IntelSet();
+    const a = 0xc6120305; // 198.18.3.5
+    set.upsert({ indicator: '198.18.3.5', source: 'one' });
+    set.upsert({ indicator: '198.18.3.5', source: 'two' });
+    set.remove('one', '198.18.3.5');
+    expect(set.matchV4(a)).toBeGreaterThanOrEqual(0); // the other source's entry keeps the /16 marked
+    set.remove('two', '198.18.3.5');
+    expect(set.matchV4(a)).toBe(-1);
+    set.upsert({ indicator: '198.18.200.1', source: 'one' });
+    expect(set.matchV4(0xc612c801)).toBeGreaterThanOrEqual(0);
+    set.upsert({ indicator: '10.0.0.0/8', source: 'one' }); // a CIDR takes matchV4's general path
+    expect(set.matchV4(0xc612c801)).toBeGreaterThanOrEqual(0);
+    expect(set.matchV4(a)).toBe(-1);
+  });
 });
