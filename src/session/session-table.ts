@@ -405,7 +405,7 @@ export class SessionTable {
   }
 
   /**
-   * Ends every session (end of capture or shutdown), in the order of their lists, and leaves the table empty.
+   * Ends every session (end of capture or shutdown) and leaves the table empty.
    * A full table is then reset at once, which spares an index probe (a cache miss) per session: a million of
    * them at the end of a large capture. A table holding few sessions ends them one by one instead, since the
    * reset writes the whole index, memory that a small capture never touched.
@@ -417,14 +417,14 @@ export class SessionTable {
       }
       return;
     }
+    // Rows in index order, not list order: a forward scan that the hardware prefetcher runs ahead of, where
+    // following the lists' links is one dependent cache miss per session. Free rows are never queued.
     const rows = this.rows;
-    for (let cls = 0; cls < TIMEOUT_CLASS_COUNT; cls++) {
-      for (let s = this.listHead[cls]!; s !== NONE; ) {
-        if (this.onEnd) this.onEnd(this, s, EndReason.flushed);
-        const r = s * ROW_WORDS;
-        rows[r + W_INFO] = ((rows[r + W_INFO]! & 0xffff00ff) | (NOT_QUEUED << 8)) >>> 0;
-        s = rows[r + W_NEXT]! | 0;
-      }
+    for (let s = 0, r = 0; s < this.highWater; s++, r += ROW_WORDS) {
+      const info = rows[r + W_INFO]!;
+      if (((info >>> 8) & 0xff) === NOT_QUEUED) continue;
+      if (this.onEnd) this.onEnd(this, s, EndReason.flushed);
+      rows[r + W_INFO] = ((info & 0xffff00ff) | (NOT_QUEUED << 8)) >>> 0;
     }
     this.slots.fill(0);
     this.listHead.fill(NONE);
