@@ -10,7 +10,7 @@ import { ensureSyntheticPcap } from '../synthetic-pcap.js';
  * capture, runs alternating, best of N each. The pipeline's own `seconds` excludes loading the intel file,
  * so the difference is the cost of matching every session (goal: under 10 % slowdown). The indicators are
  * random public IPv4 addresses and /24s that the capture's hosts never hit, as in a real network where almost
- * every session is clean. Two sets:
+ * every session is clean. Three sets:
  * - "clean /16s": none in the capture's 198.18.0.0/15, as for internal hosts, whose /16s threat intel does not
  *   list: matchV4 answers both endpoints from its /16 summary of exact keys.
  * - "servers' /16": 64 of them sit in the servers' /16 (in its unused upper half), as every public /16 holds
@@ -25,8 +25,8 @@ const NEAR_HOSTS_PER_16 = 64;
 
 type Near = 'none' | 'servers' | 'both';
 
-async function ensureIntelFile(dir: string, count: number, near: Near = 'none', nearHosts = NEAR_HOSTS_PER_16): Promise<string> {
-  const path = join(dir, near === 'none' ? `intel-random-${count}.txt` : `intel-random-${count}-near-${near}-${nearHosts}.txt`);
+async function ensureIntelFile(dir: string, count: number, near: Near = 'none'): Promise<string> {
+  const path = join(dir, near === 'none' ? `intel-random-${count}.txt` : `intel-random-${count}-near-${near}-${NEAR_HOSTS_PER_16}.txt`);
   const nets = near === 'none' ? [] : near === 'servers' ? [0xc6138000] : [0xc6128000, 0xc6138000];
   if (existsSync(path)) return path;
   mkdirSync(dir, { recursive: true });
@@ -36,11 +36,11 @@ async function ensureIntelFile(dir: string, count: number, near: Near = 'none', 
   const next = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0), seed);
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
-    if (i < nets.length * nearHosts) {
+    if (i < nets.length * NEAR_HOSTS_PER_16) {
       // Unused by the capture: clients are 198.18.1.0 up, servers 198.19.0.1 up, 30 k and 20 k of them; the
       // resolvers are 198.18.255.53 and .54, so stay below 198.18.255.0.
-      const net = nets[Math.floor(i / nearHosts)]!;
-      const a = (net + ((i % nearHosts) * 509 + 7) % 0x7f00) >>> 0;
+      const net = nets[Math.floor(i / NEAR_HOSTS_PER_16)]!;
+      const a = (net + ((i % NEAR_HOSTS_PER_16) * 509 + 7) % 0x7f00) >>> 0;
       lines.push(`${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`);
       continue;
     }
