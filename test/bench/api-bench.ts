@@ -44,6 +44,7 @@ import { RedisIntelSync } from '../../src/intel/redis/intel-sync.js';
 import { formatIPv4, parseIPv4 } from '../../src/net/address.js';
 import { cpuSecondsOf, memoryOf, startApi, startBare, startRedis, type Proc } from './api/processes.js';
 import { scriptFlags } from './harness/script-flags.js';
+import { median } from './harness/stats.js';
 
 const args = scriptFlags(
   'usage: node dist/test/bench/api-bench.js [--quick] [--bulk-only]\n' +
@@ -137,11 +138,6 @@ async function warmUp(url: string, token?: string): Promise<void> {
 async function bare(url: string, duration: number): Promise<RunFigures> {
   return figures(await autocannon({ url: `${url}/`, connections: CONNECTIONS, duration }));
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** Several slices of one measurement as one: rate over the whole time, median p50/p99, worst max, summed counts. */
 function combine(runs: RunFigures[], seconds: number): RunFigures {
