@@ -8,11 +8,11 @@
  * The synthetic capture is also timed through its first stages alone (stage-timer.ts: reading; reading and
  * decoding), in the same rounds, so the table can say how much of the replay time each stage takes.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from '../harness/part.js';
 import { runTimed, type TimedRun } from '../harness/exec.js';
+import { warmPageCache } from '../harness/page-cache.js';
 import type { BenchCapture } from './captures.js';
 import { parseOffpathSummary, sumDecodeErrors, type OffpathSummary } from './offpath-summary.js';
 
@@ -87,8 +87,6 @@ export interface CaptureFigures {
 export async function measureCapture(ctx: BenchContext, capture: BenchCapture, tools: Tools): Promise<CaptureFigures> {
   const o = ctx.options;
   const problems: string[] = [];
-  warmPageCache(capture.path);
-
   const tcpdumpRuns: TimedRun[] = [];
   const offpathRuns: { run: TimedRun; summary: OffpathSummary; raw: unknown }[] = [];
   let offpathFailed = false;
@@ -96,6 +94,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
   const stages: StageFigures | null = capture.origin === 'synthetic' ? { readSeconds: null, decodeSeconds: null } : null;
   for (let r = 1; r <= o.runs; r++) {
     if (tools.tcpdump && !tcpdumpFailed) {
+      warmPageCache(capture.path);
       const run = await runTimed(tools.tcpdump, ['-r', capture.path, '-w', '/dev/null'], {
         cpu: tools.cpu,
         timeoutSeconds: o.timeoutSeconds,
@@ -109,6 +108,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
       }
     }
     if (tools.offpathCli && !offpathFailed) {
+      warmPageCache(capture.path);
       const run = await runTimed(
         process.execPath,
         [...o.nodeArgs, tools.offpathCli, 'replay', '--summary-json', capture.path],
@@ -152,6 +152,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
 /** One round of the stage timer over `capture`; keeps the best seconds of each stage in `best`. */
 async function timeStages(ctx: BenchContext, capture: BenchCapture, tools: Tools, best: StageFigures, problems: string[]): Promise<void> {
   for (const stage of STAGES) {
+    warmPageCache(capture.path);
     const run = await runTimed(process.execPath, [...ctx.options.nodeArgs, STAGE_TIMER, stage, capture.path], {
       cpu: tools.cpu,
       timeoutSeconds: ctx.options.timeoutSeconds,
@@ -238,18 +239,3 @@ function rate(packets: number, seconds: number): string {
   return `${(packets / seconds / 1e6).toFixed(2)} M packets/s`;
 }
 
-/**
- * Reads the file once so that every timed run finds it in the page cache: otherwise the first run of whichever
- * tool goes first would pay for the disk.
- */
-function warmPageCache(path: string): void {
-  const fd = openSync(path, 'r');
-  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
-  try {
-    while (readSync(fd, buf, 0, buf.length, null) > 0) {
-      // discard
-    }
-  } finally {
-    closeSync(fd);
-  }
-}

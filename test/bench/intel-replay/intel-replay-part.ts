@@ -2,6 +2,7 @@ import { createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext, BenchPart, PartResult } from '../harness/part.js';
 import { runTimed } from '../harness/exec.js';
+import { warmPageCache } from '../harness/page-cache.js';
 import { median } from '../harness/stats.js';
 import { fmtFixed, renderTable } from '../harness/table.js';
 import { ensureSyntheticPcap } from '../synthetic-pcap.js';
@@ -82,6 +83,7 @@ export const intelReplayPart: BenchPart = {
     const all: number[][] = variants.map(() => []);
     for (let run = 0; run < ctx.options.runs; run++) {
       for (const [i, v] of variants.entries()) {
+        warmPageCache(capture.path);
         const r = await runTimed(process.execPath, [...ctx.options.nodeArgs, cli, 'replay', '--summary-json', '-q', ...v.args, capture.path], {
           cpu: ctx.options.pin ? ctx.options.cpu : undefined,
           timeoutSeconds: ctx.options.timeoutSeconds,
