@@ -82,7 +82,11 @@ export const intelReplayPart: BenchPart = {
     // exposed to this machine's drifting load than the best-of figures are.
     const all: number[][] = variants.map(() => []);
     for (let run = 0; run < ctx.options.runs; run++) {
-      for (const [i, v] of variants.entries()) {
+      // The order rotates from run to run, so that no variant always goes first or last: a drift in this
+      // machine's speed within a run would otherwise land on the same variants every time.
+      for (let k = 0; k < variants.length; k++) {
+        const i = (run + k) % variants.length;
+        const v = variants[i]!;
         warmPageCache(capture.path);
         const r = await runTimed(process.execPath, [...ctx.options.nodeArgs, cli, 'replay', '--summary-json', '-q', ...v.args, capture.path], {
           cpu: ctx.options.pin ? ctx.options.cpu : undefined,
