@@ -46,6 +46,27 @@ export interface PrepareOptions extends ParseIndicatorOptions {
   readonly nowSeconds: number;
   readonly defaultAction?: IntelAction;
   readonly defaultSource?: string;
+  /** Normalised field texts already seen in this load (see PrepareMemo); its nowSeconds must be this one. */
+  readonly memo?: PrepareMemo;
+}
+
+/**
+ * The parsed form of the tag and expiry texts that repeat from line to line within one load: a feed has a few
+ * tag lists and expiry texts, written out again on each of its million lines, and splitting, checking and
+ * sorting tags or running the expiry grammar again each time cost 0.3 s of a 1 M-line CSV load (CPU profile).
+ * Only texts that passed are remembered, so a bad field is reported on every line that has it. Bounded: past
+ * `limit` texts per field, new ones are no longer remembered. Sources and reasons are not memoised: looking a
+ * fresh string up in a Map (hashing it) cost as much as checking it.
+ */
+export class PrepareMemo {
+  readonly tags = new Map<string, readonly string[]>();
+  /** Expiry text -> epoch seconds, for this memo's nowSeconds (a TTL depends on it). */
+  readonly expires = new Map<string, number>();
+
+  constructor(
+    readonly nowSeconds: number,
+    readonly limit = 4096,
+  ) {}
 }
 
 export const DEFAULT_SOURCE = 'manual';
@@ -55,8 +76,35 @@ export const MAX_REASON_LENGTH = 1024;
 export const MAX_TAG_LENGTH = 128;
 export const MAX_TAGS = 64;
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/;
+const TEXT_OK = 0;
+const TEXT_CONTROL = 1;
+const TEXT_LONE_SURROGATE = 2;
+
+/**
+ * Whether a text holds control characters (tabs, newlines, NUL, DEL) or an unpaired UTF-16 surrogate, in one
+ * pass: two regular expressions per field, as before, cost 0.09 s of a 1 M-line CSV load.
+ */
+function textProblem(t: string): number {
+  const n = t.length;
+  // Control characters are reported first wherever they are, as the two checks were ordered before.
+  let lone = false;
+  for (let i = 0; i < n; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return TEXT_CONTROL;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      // A high surrogate followed by a low one is one code point; anything else cannot be encoded as UTF-8.
+      if (c <= 0xdbff && i + 1 < n) {
+        const d = t.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          i++;
+          continue;
+        }
+      }
+      lone = true;
+    }
+  }
+  return lone ? TEXT_LONE_SURROGATE : TEXT_OK;
+}
 
 /** Validates and normalises one entry; throws IndicatorError or IntelEntryError. */
 export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): PreparedEntry {
@@ -65,16 +113,51 @@ export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): P
   if (raw === undefined || raw === null || raw === '') throw new IntelEntryError('indicator', 'missing', 'every entry needs an indicator');
   const indicator = typeof raw === 'string' ? parseIndicator(raw, options) : checkParsed(raw);
   const action = parseAction(input.action, options.defaultAction ?? 'block');
-  const expiresAt = parseExpiry(input.expires, options.nowSeconds);
-  const source = text('source', input.source, MAX_SOURCE_LENGTH) || (options.defaultSource ?? DEFAULT_SOURCE);
-  const reason = text('reason', input.reason, MAX_REASON_LENGTH);
-  const tags = normaliseTags(input.tags);
+  const memo = options.memo;
+  let expiresAt: number;
+  let source: string;
+  let reason: string;
+  let tags: readonly string[];
+  if (memo === undefined) {
+    expiresAt = parseExpiry(input.expires, options.nowSeconds);
+    source = text('source', input.source, MAX_SOURCE_LENGTH);
+    reason = text('reason', input.reason, MAX_REASON_LENGTH);
+    tags = normaliseTags(input.tags);
+  } else {
+    if (memo.nowSeconds !== options.nowSeconds) throw new Error('PrepareMemo used with another nowSeconds than its own');
+    expiresAt = memoExpiry(memo, input.expires);
+    source = text('source', input.source, MAX_SOURCE_LENGTH);
+    reason = text('reason', input.reason, MAX_REASON_LENGTH);
+    tags = memoTags(memo, input.tags);
+  }
+  if (source === '') source = options.defaultSource ?? DEFAULT_SOURCE;
   let explicitId: string | null = null;
   if (input.id !== undefined && input.id !== null && input.id !== '') {
     const id = typeof input.id === 'number' && Number.isSafeInteger(input.id) ? String(input.id) : text('id', input.id, MAX_ID_LENGTH);
     if (id !== indicator.text) explicitId = id;
   }
   return { indicator, explicitId, action, actionCode: actionCode(action), expiresAt, source, reason, tags };
+}
+
+function memoExpiry(memo: PrepareMemo, value: unknown): number {
+  if (typeof value !== 'string') return parseExpiry(value, memo.nowSeconds);
+  let at = memo.expires.get(value);
+  if (at === undefined) {
+    at = parseExpiry(value, memo.nowSeconds);
+    if (memo.expires.size < memo.limit) memo.expires.set(value, at);
+  }
+  return at;
+}
+
+function memoTags(memo: PrepareMemo, value: unknown): readonly string[] {
+  if (typeof value !== 'string') return normaliseTags(value);
+  let tags = memo.tags.get(value);
+  if (tags === undefined) {
+    // Frozen: the same list goes to every entry with this text.
+    tags = Object.freeze(normaliseTags(value)) as readonly string[];
+    if (memo.tags.size < memo.limit) memo.tags.set(value, tags);
+  }
+  return tags;
 }
 
 function checkParsed(value: unknown): ParsedIndicator {
@@ -84,17 +167,15 @@ function checkParsed(value: unknown): ParsedIndicator {
   throw new IntelEntryError('indicator', 'expected an indicator string');
 }
 
-/** In 'u' mode a surrogate pair is one code point, so only an unpaired surrogate is of category Cs. */
-const LONE_SURROGATE = /\p{Cs}/u;
-
 function text(field: string, value: unknown, max: number): string {
   if (value === undefined || value === null) return '';
   if (typeof value !== 'string') throw new IntelEntryError(field, `expected a string, got ${typeof value}`);
   const t = value.trim();
   if (t.length > max) throw new IntelEntryError(field, `${t.length} characters long (at most ${max})`);
-  if (CONTROL.test(t)) throw new IntelEntryError(field, 'contains control characters (tabs, newlines, NUL...)');
+  const problem = textProblem(t);
+  if (problem === TEXT_CONTROL) throw new IntelEntryError(field, 'contains control characters (tabs, newlines, NUL...)');
   // A lone UTF-16 surrogate cannot be encoded as UTF-8: it would be stored mangled (Redis, files, logs).
-  if (LONE_SURROGATE.test(t)) throw new IntelEntryError(field, 'contains an unpaired UTF-16 surrogate (not valid Unicode text)');
+  if (problem === TEXT_LONE_SURROGATE) throw new IntelEntryError(field, 'contains an unpaired UTF-16 surrogate (not valid Unicode text)');
   return t;
 }
 
@@ -112,8 +193,9 @@ export function normaliseTags(value: unknown): readonly string[] {
     const tag = item.trim();
     if (tag === '') continue;
     if (tag.length > MAX_TAG_LENGTH) throw new IntelEntryError('tags', `a tag is ${tag.length} characters long (at most ${MAX_TAG_LENGTH})`);
-    if (CONTROL.test(tag)) throw new IntelEntryError('tags', 'a tag contains control characters');
-    if (LONE_SURROGATE.test(tag)) throw new IntelEntryError('tags', 'a tag contains an unpaired UTF-16 surrogate (not valid Unicode text)');
+    const problem = textProblem(tag);
+    if (problem === TEXT_CONTROL) throw new IntelEntryError('tags', 'a tag contains control characters');
+    if (problem === TEXT_LONE_SURROGATE) throw new IntelEntryError('tags', 'a tag contains an unpaired UTF-16 surrogate (not valid Unicode text)');
     if (out.length > 0 && !(out[out.length - 1]! < tag)) ordered = false;
     out.push(tag);
   }

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { INTEL_ACTIONS, type IntelAction } from './action.js';
 import { DEFAULT_BREADTH_POLICY, overBroadReason, type BreadthPolicy } from './breadth.js';
 import { splitCsvLine } from './csv.js';
-import { prepareEntry, type IntelEntryInput } from './entry.js';
+import { PrepareMemo, prepareEntry, type IntelEntryInput, type PrepareOptions } from './entry.js';
 import { IntelEntryError, IntelFileError } from './errors.js';
 import { INDICATOR_KINDS, type IndicatorKind } from './indicator.js';
 import type { IntelSet } from './intel-set.js';
@@ -153,6 +153,7 @@ export class IntelLineLoader {
   private readonly byKind = Object.fromEntries(INDICATOR_KINDS.map((k) => [k, 0])) as Record<IndicatorKind, number>;
   private readonly byAction = Object.fromEntries(INTEL_ACTIONS.map((a) => [a, 0])) as Record<IntelAction, number>;
   private readonly now: number;
+  private readonly prepareOptions: PrepareOptions;
   private readonly maxErrors: number;
   private readonly breadth: BreadthPolicy | null;
   /** Characters of input seen so far (about bytes for intel files), for the size extrapolation. */
@@ -166,6 +167,13 @@ export class IntelLineLoader {
   ) {
     this.format = options.format === undefined || options.format === 'auto' ? null : options.format;
     this.now = options.nowSeconds ?? set.now();
+    this.prepareOptions = {
+      nowSeconds: this.now,
+      hostBits: options.hostBits ?? 'reject',
+      defaultAction: options.defaultAction ?? 'block',
+      defaultSource: options.source ?? name,
+      memo: new PrepareMemo(this.now),
+    };
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.breadth = options.breadth === undefined ? DEFAULT_BREADTH_POLICY : options.breadth;
   }
@@ -215,12 +223,7 @@ export class IntelLineLoader {
   }
 
   private apply(input: IntelEntryInput): void {
-    const entry = prepareEntry(input, {
-      nowSeconds: this.now,
-      hostBits: this.options.hostBits ?? 'reject',
-      defaultAction: this.options.defaultAction ?? 'block',
-      defaultSource: this.options.source ?? this.name,
-    });
+    const entry = prepareEntry(input, this.prepareOptions);
     if (this.breadth !== null && !this.options.allowOverBroad) {
       const why = overBroadReason(entry.indicator, entry.action, this.breadth);
       if (why !== null) throw new IntelEntryError('indicator', why, 'load with force (allowOverBroad) if this range is really meant');

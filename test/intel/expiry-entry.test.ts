@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseAction } from '../../src/intel/action.js';
-import { prepareEntry, normaliseTags } from '../../src/intel/entry.js';
+import { PrepareMemo, prepareEntry, normaliseTags } from '../../src/intel/entry.js';
 import { IndicatorError, IntelEntryError } from '../../src/intel/errors.js';
 import { parseExpiry, parseTtlSeconds } from '../../src/intel/expiry.js';
+import { prng, randInt } from './helpers.js';
 
 const NOW = 1_700_000_000;
 
@@ -95,5 +96,92 @@ describe('text fields are valid Unicode', () => {
     }
     expect(() => normaliseTags(['ok', 'x\udc00'])).toThrow(/tags: .*unpaired/);
     expect(prepareEntry({ indicator: '198.18.0.1', reason: 'phish 🎣', tags: ['🎣'] }, { nowSeconds: 0 }).reason).toBe('phish 🎣');
+  });
+});
+
+describe('text checks against a reference', () => {
+  // The checks as they were written before the one-pass scan: two regular expressions.
+  // eslint-disable-next-line no-control-regex
+  const refControl = /[\x00-\x1f\x7f]/;
+  const refLone = /\p{Cs}/u;
+  const reference = (t: string): string | null => (refControl.test(t) ? 'control' : refLone.test(t) ? 'unpaired' : null);
+  const outcome = (t: string): string | null => {
+    try {
+      prepareEntry({ indicator: '198.18.0.1', reason: t }, { nowSeconds: 0 });
+      return null;
+    } catch (err) {
+      return /control/.test((err as Error).message) ? 'control' : /unpaired/.test((err as Error).message) ? 'unpaired' : 'other';
+    }
+  };
+
+  it('agrees with the regular expressions on the edge cases', () => {
+    for (const t of ['a\tb', 'a\u007fb', 'x\ud800', '\udc00x', '\udc00\ud800', 'a\ud83c\udfa3b', '\ud83c\udfa3\ud800', 'ok', 'caf\u00e9', '\u2028']) {
+      expect(outcome(t), JSON.stringify(t)).toBe(reference(t.trim()));
+    }
+  });
+
+  it('agrees with the regular expressions on random strings of awkward characters', () => {
+    const pool = ['a', ' ', '\t', '\u0000', '\u007f', '\u0080', '\ud800', '\udbff', '\udc00', '\udfff', '\ue000', '\uffff', 'é'];
+    const rand = prng(7);
+    for (let i = 0; i < 20_000; i++) {
+      let t = '';
+      const n = 1 + randInt(rand, 6);
+      for (let k = 0; k < n; k++) t += pool[randInt(rand, pool.length)];
+      expect(outcome(t), JSON.stringify(t)).toBe(reference(t.trim()));
+    }
+  });
+});
+
+describe('PrepareMemo (one load\'s repeated tag and expiry texts)', () => {
+  const inputs = [
+    { indicator: '198.18.0.1', tags: 'c2;botnet', expires: '7d' },
+    { indicator: '198.18.0.2', tags: 'botnet|c2', expires: '7d' },
+    { indicator: '198.18.0.3', tags: 'c2;botnet', expires: '2030-01-01T00:00:00Z' },
+    { indicator: '198.18.0.4', tags: ['b', 'a'], expires: 3600 },
+    { indicator: '198.18.0.5', tags: '', expires: 'never' },
+    { indicator: '198.18.0.6', tags: 'c2;botnet', expires: '7d' },
+  ];
+
+  it('gives the same entries as preparing without it', () => {
+    const memo = new PrepareMemo(NOW);
+    for (const input of inputs) {
+      expect(prepareEntry(input, { nowSeconds: NOW, memo })).toEqual(prepareEntry(input, { nowSeconds: NOW }));
+    }
+    expect(memo.tags.size).toBe(3); // 'c2;botnet', 'botnet|c2', '' (the array is not remembered)
+    expect(memo.expires.size).toBe(3);
+  });
+
+  it('hands out one frozen tag list per text, so no entry can change another\'s', () => {
+    const memo = new PrepareMemo(NOW);
+    const a = prepareEntry(inputs[0]!, { nowSeconds: NOW, memo });
+    const b = prepareEntry(inputs[5]!, { nowSeconds: NOW, memo });
+    expect(b.tags).toBe(a.tags);
+    expect(Object.isFrozen(a.tags)).toBe(true);
+  });
+
+  it('remembers only texts that passed: a bad one fails on every line', () => {
+    const memo = new PrepareMemo(NOW);
+    for (let i = 0; i < 3; i++) {
+      expect(() => prepareEntry({ indicator: '198.18.0.1', tags: 'ok;a\u0001b' }, { nowSeconds: NOW, memo })).toThrow(/control/);
+      expect(() => prepareEntry({ indicator: '198.18.0.1', expires: 'yesterday' }, { nowSeconds: NOW, memo })).toThrow(/expires/);
+    }
+    expect(memo.tags.size).toBe(0);
+    expect(memo.expires.size).toBe(0);
+  });
+
+  it('stops remembering at its limit, and still prepares every entry', () => {
+    const memo = new PrepareMemo(NOW, 4);
+    for (let i = 0; i < 10; i++) {
+      const e = prepareEntry({ indicator: '198.18.0.1', tags: `t${i}`, expires: `${i + 1}h` }, { nowSeconds: NOW, memo });
+      expect(e.tags).toEqual([`t${i}`]);
+      expect(e.expiresAt).toBe(NOW + (i + 1) * 3600);
+    }
+    expect(memo.tags.size).toBe(4);
+    expect(memo.expires.size).toBe(4);
+  });
+
+  it('refuses to be used with another clock than its own (a TTL depends on it)', () => {
+    const memo = new PrepareMemo(NOW);
+    expect(() => prepareEntry(inputs[0]!, { nowSeconds: NOW + 1, memo })).toThrow(/nowSeconds/);
   });
 });

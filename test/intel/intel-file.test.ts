@@ -122,6 +122,20 @@ describe('CSV files', () => {
     expect(set.sourceOf(set.matchV4(parseIndicator('198.18.0.10').v4))).toBe('feed.csv');
   });
 
+  it('reports a bad field on every line that repeats it, and shares nothing between entries', async () => {
+    const set = newSet();
+    const lines = ['indicator,expires,tags'];
+    for (let i = 1; i <= 6; i++) lines.push(`198.18.1.${i},${i % 2 ? '7d' : 'soon'},${i % 3 ? 'c2;botnet' : 'bad\u0001tag'}`);
+    const stats = await loadIntelFile(file('repeats.csv', lines.join('\n')), set, { nowSeconds: NOW });
+    // Lines 3, 5, 7 have 'soon'; line 4 (i = 3) has the bad tag; line 7 (i = 6) has both.
+    expect(stats.errors.map((e) => e.line)).toEqual([3, 4, 5, 7]);
+    expect(stats.loaded).toBe(2);
+    const one = set.entry(set.matchV4(parseIndicator('198.18.1.1').v4));
+    const five = set.entry(set.matchV4(parseIndicator('198.18.1.5').v4));
+    expect(one).toMatchObject({ tags: ['botnet', 'c2'], expiresAt: NOW + 7 * 86400 });
+    expect(five).toMatchObject({ tags: ['botnet', 'c2'], expiresAt: NOW + 7 * 86400 });
+  });
+
   it('accepts columns in any order, with an id column', async () => {
     const set = newSet();
     const stats = await loadIntelStream(Readable.from(['id,indicator,action\nA-1,198.18.0.5,monitor\nA-2,198.18.0.6,\n']), set, { source: 'f', nowSeconds: NOW });
