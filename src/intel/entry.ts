@@ -59,7 +59,10 @@ export interface PrepareOptions extends ParseIndicatorOptions {
  * fresh string up in a Map (hashing it) cost as much as checking it.
  */
 export class PrepareMemo {
+  /** Tag text ('c2;botnet') -> tags. */
   readonly tags = new Map<string, readonly string[]>();
+  /** Tag list (JSON lines) -> tags, by its elements joined with NUL (never in a valid tag): a list is not split on ';'. */
+  readonly tagLists = new Map<string, readonly string[]>();
   /** Expiry text -> epoch seconds, for this memo's nowSeconds (a TTL depends on it). */
   readonly expires = new Map<string, number>();
 
@@ -150,14 +153,35 @@ function memoExpiry(memo: PrepareMemo, value: unknown): number {
 }
 
 function memoTags(memo: PrepareMemo, value: unknown): readonly string[] {
-  if (typeof value !== 'string') return normaliseTags(value);
-  let tags = memo.tags.get(value);
+  let seen: Map<string, readonly string[]>;
+  let key: string;
+  if (typeof value === 'string') {
+    seen = memo.tags;
+    key = value;
+  } else {
+    key = tagListKey(value);
+    if (key === '') return normaliseTags(value);
+    seen = memo.tagLists;
+  }
+  let tags = seen.get(key);
   if (tags === undefined) {
     // Frozen: the same list goes to every entry with this text.
     tags = Object.freeze(normaliseTags(value)) as readonly string[];
-    if (memo.tags.size < memo.limit) memo.tags.set(value, tags);
+    if (seen.size < memo.limit) seen.set(key, tags);
   }
   return tags;
+}
+
+/** Memo key of a short list of strings, or '' (not memoised: not a list, empty, long, or holding a non-string). */
+function tagListKey(value: unknown): string {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 8) return '';
+  let key = '';
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (typeof item !== 'string') return '';
+    key = i === 0 ? item : `${key}\u0000${item}`;
+  }
+  return key;
 }
 
 function checkParsed(value: unknown): ParsedIndicator {

@@ -140,14 +140,30 @@ describe('PrepareMemo (one load\'s repeated tag and expiry texts)', () => {
     { indicator: '198.18.0.4', tags: ['b', 'a'], expires: 3600 },
     { indicator: '198.18.0.5', tags: '', expires: 'never' },
     { indicator: '198.18.0.6', tags: 'c2;botnet', expires: '7d' },
+    // A list is not split on ';' where the same text as one string is: the two must not share a memo entry.
+    { indicator: '198.18.0.7', tags: ['a;b'] },
+    { indicator: '198.18.0.8', tags: 'a;b' },
+    { indicator: '198.18.0.9', tags: ['a;b'] },
+    { indicator: '198.18.0.10', tags: ['x', 7] as unknown as string[] },
   ];
 
   it('gives the same entries as preparing without it', () => {
     const memo = new PrepareMemo(NOW);
     for (const input of inputs) {
-      expect(prepareEntry(input, { nowSeconds: NOW, memo })).toEqual(prepareEntry(input, { nowSeconds: NOW }));
+      const plain = (): unknown => prepareEntry(input, { nowSeconds: NOW });
+      let expected: unknown;
+      try {
+        expected = plain();
+      } catch (err) {
+        expect(() => prepareEntry(input, { nowSeconds: NOW, memo })).toThrow((err as Error).message);
+        continue;
+      }
+      expect(prepareEntry(input, { nowSeconds: NOW, memo })).toEqual(expected);
     }
-    expect(memo.tags.size).toBe(3); // 'c2;botnet', 'botnet|c2', '' (the array is not remembered)
+    expect(prepareEntry(inputs[6]!, { nowSeconds: NOW, memo }).tags).toEqual(['a;b']);
+    expect(prepareEntry(inputs[7]!, { nowSeconds: NOW, memo }).tags).toEqual(['a', 'b']);
+    expect([...memo.tags.keys()].sort()).toEqual(['', 'a;b', 'botnet|c2', 'c2;botnet']);
+    expect([...memo.tagLists.keys()].sort()).toEqual(['a;b', 'b\u0000a']);
     expect(memo.expires.size).toBe(3);
   });
 
