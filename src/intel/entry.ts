@@ -10,6 +10,7 @@ import { actionCode, parseAction, type IntelAction } from './action.js';
 import { IntelEntryError } from './errors.js';
 import { parseExpiry } from './expiry.js';
 import { parseIndicator, type ParsedIndicator, type ParseIndicatorOptions } from './indicator.js';
+import { detachString } from './interner.js';
 
 export interface IntelEntryInput {
   /** Indicator text (see indicator.ts) or an already parsed indicator. */
@@ -54,9 +55,10 @@ export interface PrepareOptions extends ParseIndicatorOptions {
  * The parsed form of the tag and expiry texts that repeat from line to line within one load: a feed has a few
  * tag lists and expiry texts, written out again on each of its million lines, and splitting, checking and
  * sorting tags or running the expiry grammar again each time cost 0.3 s of a 1 M-line CSV load (CPU profile).
- * Only texts that passed are remembered, so a bad field is reported on every line that has it. Bounded: past
- * `limit` texts per field, new ones are no longer remembered. Sources and reasons are not memoised: looking a
- * fresh string up in a Map (hashing it) cost as much as checking it.
+ * Only texts that passed are remembered, so a bad field is reported on every line that has it. Bounded: texts of
+ * at most MEMO_MAX_TEXT characters, at most `limit` per field, copied when kept (a line's text is a slice of its
+ * read chunk, and keeping the slice would keep the chunk). Sources and reasons are not memoised: looking a fresh
+ * string up in a Map (hashing it) cost as much as checking it.
  */
 export class PrepareMemo {
   /** Tag text ('c2;botnet') -> tags. */
@@ -71,6 +73,9 @@ export class PrepareMemo {
     readonly limit = 4096,
   ) {}
 }
+
+/** Longest tag or expiry text a PrepareMemo keeps: a longer one is parsed each time. */
+export const MEMO_MAX_TEXT = 256;
 
 export const DEFAULT_SOURCE = 'manual';
 export const MAX_ID_LENGTH = 256;
@@ -147,7 +152,7 @@ function memoExpiry(memo: PrepareMemo, value: unknown): number {
   let at = memo.expires.get(value);
   if (at === undefined) {
     at = parseExpiry(value, memo.nowSeconds);
-    if (memo.expires.size < memo.limit) memo.expires.set(value, at);
+    if (memo.expires.size < memo.limit && value.length <= MEMO_MAX_TEXT) memo.expires.set(detachString(value), at);
   }
   return at;
 }
@@ -165,9 +170,12 @@ function memoTags(memo: PrepareMemo, value: unknown): readonly string[] {
   }
   let tags = seen.get(key);
   if (tags === undefined) {
-    // Frozen: the same list goes to every entry with this text.
-    tags = Object.freeze(normaliseTags(value)) as readonly string[];
-    if (seen.size < memo.limit) seen.set(key, tags);
+    tags = normaliseTags(value);
+    if (seen.size < memo.limit && key.length <= MEMO_MAX_TEXT) {
+      // Frozen: the same list goes to every entry with this text.
+      tags = Object.freeze(tags.map(detachString));
+      seen.set(detachString(key), tags);
+    }
   }
   return tags;
 }

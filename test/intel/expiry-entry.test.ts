@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAction } from '../../src/intel/action.js';
-import { PrepareMemo, prepareEntry, normaliseTags } from '../../src/intel/entry.js';
+import { MEMO_MAX_TEXT, PrepareMemo, prepareEntry, normaliseTags } from '../../src/intel/entry.js';
 import { IndicatorError, IntelEntryError } from '../../src/intel/errors.js';
 import { parseExpiry, parseTtlSeconds } from '../../src/intel/expiry.js';
 import { prng, randInt } from './helpers.js';
@@ -194,6 +194,16 @@ describe('PrepareMemo (one load\'s repeated tag and expiry texts)', () => {
     }
     expect(memo.tags.size).toBe(4);
     expect(memo.expires.size).toBe(4);
+  });
+
+  it('keeps no text longer than MEMO_MAX_TEXT, and still prepares it', () => {
+    const memo = new PrepareMemo(NOW);
+    const long = `${'x;'.repeat(MEMO_MAX_TEXT / 2)}y`;
+    const e = prepareEntry({ indicator: '198.18.0.1', tags: long, expires: `${' '.repeat(MEMO_MAX_TEXT)}7d` }, { nowSeconds: NOW, memo });
+    expect(e.tags).toEqual(['x', 'y']);
+    expect(e.expiresAt).toBe(NOW + 7 * 86400);
+    expect(memo.tags.size).toBe(0);
+    expect(memo.expires.size).toBe(0);
   });
 
   it('refuses to be used with another clock than its own (a TTL depends on it)', () => {
