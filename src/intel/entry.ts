@@ -122,23 +122,11 @@ export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): P
   const indicator = typeof raw === 'string' ? parseIndicator(raw, options) : checkParsed(raw);
   const action = parseAction(input.action, options.defaultAction ?? 'block');
   const memo = options.memo;
-  let expiresAt: number;
-  let source: string;
-  let reason: string;
-  let tags: readonly string[];
-  if (memo === undefined) {
-    expiresAt = parseExpiry(input.expires, options.nowSeconds);
-    source = text('source', input.source, MAX_SOURCE_LENGTH);
-    reason = text('reason', input.reason, MAX_REASON_LENGTH);
-    tags = normaliseTags(input.tags);
-  } else {
-    if (memo.nowSeconds !== options.nowSeconds) throw new Error('PrepareMemo used with another nowSeconds than its own');
-    expiresAt = memoExpiry(memo, input.expires);
-    source = text('source', input.source, MAX_SOURCE_LENGTH);
-    reason = text('reason', input.reason, MAX_REASON_LENGTH);
-    tags = memoTags(memo, input.tags);
-  }
-  if (source === '') source = options.defaultSource ?? DEFAULT_SOURCE;
+  if (memo !== undefined && memo.nowSeconds !== options.nowSeconds) throw new Error('PrepareMemo used with another nowSeconds than its own');
+  const expiresAt = memo === undefined ? parseExpiry(input.expires, options.nowSeconds) : memoExpiry(memo, input.expires);
+  const source = text('source', input.source, MAX_SOURCE_LENGTH) || (options.defaultSource ?? DEFAULT_SOURCE);
+  const reason = text('reason', input.reason, MAX_REASON_LENGTH);
+  const tags = memo === undefined ? normaliseTags(input.tags) : memoTags(memo, input.tags);
   let explicitId: string | null = null;
   if (input.id !== undefined && input.id !== null && input.id !== '') {
     const id = typeof input.id === 'number' && Number.isSafeInteger(input.id) ? String(input.id) : text('id', input.id, MAX_ID_LENGTH);
