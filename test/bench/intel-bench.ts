@@ -298,6 +298,9 @@ async function scenarioFiles(count: number): Promise<Record<string, Record<strin
       ['plain', 'plain.txt', indicator],
       ['csv', 'feed.csv', (i) => `${indicator(i)},block,7d,feed-${i & 7},"reason ${i % 40}, known bad",c2;tier-${i % 3}`, 'indicator,action,expires,source,reason,tags'],
       ['jsonl', 'feed.jsonl', (i) => JSON.stringify({ indicator: indicator(i), action: 'block', expires: '7d', source: `feed-${i & 7}`, reason: `reason ${i % 40}`, tags: ['c2', `tier-${i % 3}`] })],
+      // Feeds exported from a threat-intel platform carry an id per indicator (a UUID, a ticket number): every line's
+      // tail differs, and every entry goes into the id index.
+      ['csv-id', 'feed-id.csv', (i) => `${indicator(i)},block,7d,feed-${i & 7},"reason ${i % 40}, known bad",c2;tier-${i % 3},ioc-${i}`, 'indicator,action,expires,source,reason,tags,id'],
     ];
     for (const [name, file, line, header] of files) {
       const path = join(dir, file);

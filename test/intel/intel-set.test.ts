@@ -343,6 +343,43 @@ describe('identity, updates and versions', () => {
     expect(set.find('manual', '198.18.0.5')).toBe(-1);
   });
 
+  it('an explicit id equal to an entry\'s canonical indicator text is that entry\'s identity; other ids never are', () => {
+    const set = new IntelSet();
+    set.upsert({ indicator: 'Evil.Example.com', source: 'feed' }); // default id: the canonical text, lowercased
+    set.upsert({ indicator: '198.18.0.5', id: 'EVIL.EXAMPLE.COM', source: 'feed' }); // not canonical: its own identity
+    expect(set.size).toBe(2);
+    set.upsert({ indicator: '198.18.0.6', id: 'evil.example.com', source: 'feed' }); // canonical: replaces the domain
+    expect(set.size).toBe(2);
+    expect(set.indicatorOf(set.find('feed', 'evil.example.com'))).toBe('198.18.0.6');
+    expect(set.indicatorOf(set.find('feed', 'EVIL.EXAMPLE.COM'))).toBe('198.18.0.5');
+  });
+
+  it('keeps every explicit id through churn: removes, reused entry slots, ids per source', () => {
+    const set = new IntelSet();
+    const rand = prng(77);
+    const live = new Map<string, string>(); // source \t id -> indicator
+    for (let round = 0; round < 4000; round++) {
+      const source = `feed-${randInt(rand, 3)}`;
+      const id = `ioc-${randInt(rand, 500)}`;
+      const key = `${source}\t${id}`;
+      if (rand() < 0.35) {
+        expect(set.remove(source, id)).toBe(live.delete(key));
+      } else {
+        const indicator = `198.18.${randInt(rand, 4)}.${randInt(rand, 256)}`;
+        set.upsert({ indicator, id, source });
+        live.set(key, indicator);
+      }
+    }
+    expect(set.size).toBe(live.size);
+    for (const [key, indicator] of live) {
+      const [source, id] = key.split('\t') as [string, string];
+      const h = set.find(source, id);
+      expect(set.indicatorOf(h)).toBe(indicator);
+      expect(set.idOf(h)).toBe(id);
+      expect(set.sourceOf(h)).toBe(source);
+    }
+  });
+
   it('version increases by one on each change and not on failures or no-ops', () => {
     let now = 100;
     const set = new IntelSet({ clock: () => now });
