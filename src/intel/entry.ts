@@ -65,6 +65,11 @@ export class PrepareMemo {
   readonly tags = new Map<string, readonly string[]>();
   /** Tag list (JSON lines) -> tags, by its elements joined with NUL (never in a valid tag): a list is not split on ';'. */
   readonly tagLists = new Map<string, readonly string[]>();
+  /**
+   * Frozen tag list -> tags, by identity: a reader that hands out the same frozen array for the same text
+   * (PlainJsonLineReader) is answered without joining the list into a key. Frozen, so it cannot change later.
+   */
+  readonly frozenLists = new Map<readonly string[], readonly string[]>();
   /** Expiry text -> epoch seconds, for this memo's nowSeconds (a TTL depends on it). */
   readonly expires = new Map<string, number>();
 
@@ -117,9 +122,34 @@ function textProblem(t: string): number {
 /** Validates and normalises one entry; throws IndicatorError or IntelEntryError. */
 export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): PreparedEntry {
   if (input === null || typeof input !== 'object') throw new IntelEntryError('entry', 'expected an object with an indicator field');
-  const raw = input.indicator;
+  // The indicator is checked first, so that a line with several bad fields is reported for its indicator.
+  const indicator = prepareIndicator(input.indicator, options);
+  return entryFromParts(indicator, prepareParts(input, options));
+}
+
+/**
+ * Everything a prepared entry holds but its indicator: what the fields after the indicator decide. A loader keeps
+ * the parts of a line's repeated tail (LineRestMemo) and combines them with each new indicator.
+ */
+export interface PreparedParts {
+  readonly action: IntelAction;
+  readonly actionCode: number;
+  readonly expiresAt: number;
+  readonly source: string;
+  readonly reason: string;
+  readonly tags: readonly string[];
+  /** The id as given (checked), or null when there is none: whether it is explicit depends on the indicator. */
+  readonly id: string | null;
+}
+
+/** The indicator field of an entry, parsed; throws as prepareEntry does. */
+export function prepareIndicator(raw: IntelEntryInput['indicator'] | undefined | null, options: PrepareOptions): ParsedIndicator {
   if (raw === undefined || raw === null || raw === '') throw new IntelEntryError('indicator', 'missing', 'every entry needs an indicator');
-  const indicator = typeof raw === 'string' ? parseIndicator(raw, options) : checkParsed(raw);
+  return typeof raw === 'string' ? parseIndicator(raw, options) : checkParsed(raw);
+}
+
+/** The fields other than the indicator, checked and normalised; throws as prepareEntry does. */
+export function prepareParts(input: Omit<IntelEntryInput, 'indicator'>, options: PrepareOptions): PreparedParts {
   const action = parseAction(input.action, options.defaultAction ?? 'block');
   const memo = options.memo;
   if (memo !== undefined && memo.nowSeconds !== options.nowSeconds) throw new Error('PrepareMemo used with another nowSeconds than its own');
@@ -127,12 +157,26 @@ export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): P
   const source = text('source', input.source, MAX_SOURCE_LENGTH) || (options.defaultSource ?? DEFAULT_SOURCE);
   const reason = text('reason', input.reason, MAX_REASON_LENGTH);
   const tags = memo === undefined ? normaliseTags(input.tags) : memoTags(memo, input.tags);
-  let explicitId: string | null = null;
+  let id: string | null = null;
   if (input.id !== undefined && input.id !== null && input.id !== '') {
-    const id = typeof input.id === 'number' && Number.isSafeInteger(input.id) ? String(input.id) : text('id', input.id, MAX_ID_LENGTH);
-    if (id !== indicator.text) explicitId = id;
+    id = typeof input.id === 'number' && Number.isSafeInteger(input.id) ? String(input.id) : text('id', input.id, MAX_ID_LENGTH);
   }
-  return { indicator, explicitId, action, actionCode: actionCode(action), expiresAt, source, reason, tags };
+  return { action, actionCode: actionCode(action), expiresAt, source, reason, tags, id };
+}
+
+/** An entry from its parsed indicator and its parts. */
+export function entryFromParts(indicator: ParsedIndicator, parts: PreparedParts): PreparedEntry {
+  const { id } = parts;
+  return {
+    indicator,
+    explicitId: id !== null && id !== indicator.text ? id : null,
+    action: parts.action,
+    actionCode: parts.actionCode,
+    expiresAt: parts.expiresAt,
+    source: parts.source,
+    reason: parts.reason,
+    tags: parts.tags,
+  };
 }
 
 function memoExpiry(memo: PrepareMemo, value: unknown): number {
@@ -152,6 +196,8 @@ function memoTags(memo: PrepareMemo, value: unknown): readonly string[] {
     seen = memo.tags;
     key = value;
   } else {
+    const known = Array.isArray(value) ? memo.frozenLists.get(value) : undefined;
+    if (known !== undefined) return known;
     key = tagListKey(value);
     if (key === '') return normaliseTags(value);
     seen = memo.tagLists;
@@ -164,6 +210,10 @@ function memoTags(memo: PrepareMemo, value: unknown): readonly string[] {
       tags = Object.freeze(tags.map(detachString));
       seen.set(detachString(key), tags);
     }
+  }
+  // Only a list the memo keeps (so frozen itself) is shared by identity, and only for a caller's frozen array.
+  if (seen === memo.tagLists && Object.isFrozen(tags) && memo.frozenLists.size < memo.limit && Object.isFrozen(value)) {
+    memo.frozenLists.set(value as readonly string[], tags);
   }
   return tags;
 }

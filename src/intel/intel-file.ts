@@ -25,8 +25,12 @@ import { performance } from 'node:perf_hooks';
 import { actionCode, INTEL_ACTIONS, type IntelAction } from './action.js';
 import { DEFAULT_BREADTH_POLICY, overBroadReason, type BreadthPolicy } from './breadth.js';
 import { splitCsvLine } from './csv.js';
-import { PrepareMemo, prepareEntry, type IntelEntryInput, type PrepareOptions } from './entry.js';
+import {
+  entryFromParts, PrepareMemo, prepareIndicator, prepareParts, type IntelEntryInput, type PreparedEntry, type PreparedParts, type PrepareOptions,
+} from './entry.js';
 import { IntelEntryError, IntelFileError } from './errors.js';
+import { PlainJsonLineReader, plainIndicatorEnd, plainIndicatorStart } from './json-line.js';
+import { LineRestMemo } from './line-rest-memo.js';
 import { INDICATOR_KINDS, type IndicatorKind } from './indicator.js';
 import type { IntelSet } from './intel-set.js';
 import { DEFAULT_MAX_LINE_LENGTH, readLines } from './line-reader.js';
@@ -163,6 +167,10 @@ export class IntelLineLoader {
   /** Characters of input seen so far (about bytes for intel files), for the size extrapolation. */
   private charsSeen = 0;
   private reserved = false;
+  private readonly plainJson = new PlainJsonLineReader();
+  private readonly rests = new LineRestMemo();
+  /** What a plain line's entry holds besides its indicator: the defaults. */
+  private readonly plainParts: PreparedParts;
 
   constructor(
     private readonly set: IntelSet,
@@ -178,6 +186,7 @@ export class IntelLineLoader {
       defaultSource: options.source ?? name,
       memo: new PrepareMemo(this.now),
     };
+    this.plainParts = prepareParts({}, this.prepareOptions);
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.breadth = options.breadth === undefined ? DEFAULT_BREADTH_POLICY : options.breadth;
   }
@@ -197,13 +206,64 @@ export class IntelLineLoader {
       return;
     }
     try {
-      const input = this.format === 'plain' ? plainInput(text) : this.format === 'csv' ? this.csvInput(text) : jsonInput(text);
-      if (input === null) return;
-      this.apply(input);
+      if (this.format === 'plain') {
+        const indicator = plainIndicator(text);
+        // A plain line is only an indicator: its other fields are this load's defaults, prepared once.
+        if (indicator !== null) this.apply(entryFromParts(prepareIndicator(indicator, this.prepareOptions), this.plainParts));
+        return;
+      }
+      this.structuredLine(text);
     } catch (err) {
       if (!(err instanceof OffpathError)) throw err;
       this.fail(lineNumber, err.code, err.message);
     }
+  }
+
+  /**
+   * A CSV or JSON line. When the format allows the line to be split exactly into its indicator and the tail after
+   * it, and that tail was seen on a line that loaded, only the indicator is parsed (LineRestMemo).
+   */
+  private structuredLine(text: string): void {
+    const options = this.prepareOptions;
+    let indicatorText: string | null = null;
+    let rest = '';
+    if (this.rests.enabled) {
+      if (this.format === 'csv') {
+        // Fields after the first comma parse alike whatever an unquoted first field holds (splitCsvLine).
+        const comma = this.columnAt!.indicator === 0 ? text.indexOf(',') : -1;
+        if (comma >= 0 && text.lastIndexOf('"', comma) < 0) {
+          indicatorText = text.slice(0, comma).trim();
+          rest = text.slice(comma);
+        }
+      } else if (this.plainJson.enabled) {
+        const start = plainIndicatorStart(text);
+        if (start > 0) {
+          const end = plainIndicatorEnd(text, start);
+          indicatorText = text.slice(start, end);
+          rest = text.slice(end + 1);
+        }
+      }
+      if (indicatorText !== null) {
+        const parts = this.rests.get(rest);
+        if (parts !== undefined) {
+          this.apply(entryFromParts(prepareIndicator(indicatorText, options), parts));
+          return;
+        }
+      }
+    }
+    let input: IntelEntryInput;
+    if (this.format === 'csv') {
+      input = this.csvInput(text);
+    } else {
+      const plain = this.plainJson.read(text);
+      // Only a line the expression read may lend its tail: JSON.parse accepts more (a repeated key would override).
+      if (plain === null) indicatorText = null;
+      input = plain ?? jsonInput(text);
+    }
+    const indicator = prepareIndicator(input.indicator, options);
+    const parts = prepareParts(input, options);
+    this.apply(entryFromParts(indicator, parts));
+    if (indicatorText !== null) this.rests.set(rest, parts);
   }
 
   overlong(lineNumber: number): void {
@@ -226,8 +286,7 @@ export class IntelLineLoader {
     };
   }
 
-  private apply(input: IntelEntryInput): void {
-    const entry = prepareEntry(input, this.prepareOptions);
+  private apply(entry: PreparedEntry): void {
     if (this.breadth !== null && !this.options.allowOverBroad) {
       const why = overBroadReason(entry.indicator, entry.action, this.breadth);
       if (why !== null) throw new IntelEntryError('indicator', why, 'load with force (allowOverBroad) if this range is really meant');
@@ -310,14 +369,14 @@ function field(fields: string[], i: number): string | undefined {
   return i >= 0 ? fields[i] : undefined;
 }
 
-function plainInput(text: string): IntelEntryInput | null {
+function plainIndicator(text: string): string | null {
   let end = text.length;
   const hash = text.indexOf('#');
   if (hash >= 0) end = hash;
   const semi = text.indexOf(';');
   if (semi >= 0 && semi < end) end = semi;
   const indicator = (end === text.length ? text : text.slice(0, end)).trim();
-  return indicator.length === 0 ? null : { indicator };
+  return indicator.length === 0 ? null : indicator;
 }
 
 function jsonInput(text: string): IntelEntryInput {
