@@ -28,10 +28,8 @@ export interface IntelEntryInput {
   readonly tags?: readonly string[] | string | null;
 }
 
-export interface PreparedEntry {
-  readonly indicator: ParsedIndicator;
-  /** null = the default id (canonical indicator text). */
-  readonly explicitId: string | null;
+/** What an entry's fields other than its indicator and its id decide. */
+interface PreparedFields {
   readonly action: IntelAction;
   readonly actionCode: number;
   /** Epoch seconds, 0 = never. */
@@ -40,6 +38,12 @@ export interface PreparedEntry {
   readonly reason: string;
   /** Sorted, de-duplicated. */
   readonly tags: readonly string[];
+}
+
+export interface PreparedEntry extends PreparedFields {
+  readonly indicator: ParsedIndicator;
+  /** null = the default id (canonical indicator text). */
+  readonly explicitId: string | null;
 }
 
 export interface PrepareOptions extends ParseIndicatorOptions {
@@ -131,13 +135,7 @@ export function prepareEntry(input: IntelEntryInput, options: PrepareOptions): P
  * Everything a prepared entry holds but its indicator: what the fields after the indicator decide. A loader keeps
  * the parts of a line's repeated tail (LineRestMemo) and combines them with each new indicator.
  */
-export interface PreparedParts {
-  readonly action: IntelAction;
-  readonly actionCode: number;
-  readonly expiresAt: number;
-  readonly source: string;
-  readonly reason: string;
-  readonly tags: readonly string[];
+export interface PreparedParts extends PreparedFields {
   /** The id as given (checked), or null when there is none: whether it is explicit depends on the indicator. */
   readonly id: string | null;
 }
