@@ -14,8 +14,16 @@ import { WideTable } from './wide-table.js';
  * or a loaded file would stay in memory chunk by chunk.
  */
 export function detachString(text: string): string {
-  // V8 copies short substrings anyway (below 13 characters); longer ones are rebuilt from their UTF-8 bytes.
-  return text.length < 13 ? text : Buffer.from(text, 'utf8').toString('utf8');
+  // V8 copies short substrings anyway (below 13 characters); longer ones are rebuilt from their bytes. UTF-8 keeps
+  // one byte per ASCII character in the copy, but turns a lone surrogate into U+FFFD, which would change the text
+  // (and hide it from the check that refuses it): such a text goes through UTF-16, which carries it as it is.
+  if (text.length < 13) return text;
+  return isWellFormed(text) ? Buffer.from(text, 'utf8').toString('utf8') : Buffer.from(text, 'utf16le').toString('utf16le');
+}
+
+/** String.prototype.isWellFormed (V8 11.x, Node 20), which this project's TypeScript library does not declare. */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /** Strings <-> small integer ids, reference-counted; ids of released strings are reused. */

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadIntelFile, type IntelLoadStats } from '../../src/intel/intel-file.js';
+import { loadIntelFile, loadIntelStream, type IntelLoadStats } from '../../src/intel/intel-file.js';
+import { detachString } from '../../src/intel/interner.js';
 import type { PreparedParts } from '../../src/intel/entry.js';
 import { IntelSet } from '../../src/intel/intel-set.js';
 import { LineRestMemo } from '../../src/intel/line-rest-memo.js';
@@ -119,6 +120,23 @@ describe('repeated line tails (LineRestMemo)', () => {
     ];
     const { entries } = await load('repeated-key.jsonl', lines);
     expect(entries).toEqual([expect.objectContaining({ indicator: '198.18.0.9', action: 'monitor' })]);
+  });
+
+  it('keeps lone surrogates as they are in what it keeps, so that the check still refuses them (text input)', async () => {
+    // A file's bytes never decode to a lone surrogate, but text handed to loadIntelStream can hold one.
+    expect(detachString('abcdefghijklm\uD800')).toBe('abcdefghijklm\uD800');
+    expect(detachString('abcdefghijklm\uD83D\uDE00')).toBe('abcdefghijklm\uD83D\uDE00');
+    const load = async (lines: string[]): Promise<IntelLoadStats> =>
+      loadIntelStream([lines.join('\n')], new IntelSet({ clock: () => NOW }), { nowSeconds: NOW, format: 'jsonl' });
+    const long = await load(['{"indicator":"198.18.0.4","tags":["abcdefghijklm\uD800"]}']);
+    expect(long.errors.map((e) => e.message)).toEqual([expect.stringContaining('unpaired UTF-16 surrogate')]);
+    // The second list differs from the first only where the first holds its lone surrogate.
+    const pair = await load([
+      '{"indicator":"198.18.0.4","tags":["ab\uD800","cdefghijkl"]}',
+      '{"indicator":"198.18.0.5","tags":["ab\uFFFD","cdefghijkl"]}',
+    ]);
+    expect(pair.errors.map((e) => e.line)).toEqual([1]);
+    expect(pair.loaded).toBe(1);
   });
 
   it('turns itself off when tails do not repeat, and stays on while they do', () => {
