@@ -167,6 +167,8 @@ export class IntelLineLoader {
   /** Characters of input seen so far (about bytes for intel files), for the size extrapolation. */
   private charsSeen = 0;
   private reserved = false;
+  /** Entries loaded with an explicit id, to pre-size the set's id index from the sample. */
+  private explicitIds = 0;
   private readonly plainJson = new PlainJsonLineReader();
   private readonly rests = new LineRestMemo();
   /** What a plain line's entry holds besides its indicator: the defaults. */
@@ -297,6 +299,7 @@ export class IntelLineLoader {
     }
     this.set.upsertPrepared(entry);
     this.loaded++;
+    if (entry.explicitId !== null) this.explicitIds++;
     this.kindCounts[INDICATOR_KINDS.indexOf(entry.indicator.kind)]! += 1;
     this.actionCounts[entry.actionCode]! += 1;
     if (this.loaded === RESERVE_SAMPLE && !this.reserved) this.reserveForRest();
@@ -313,6 +316,7 @@ export class IntelLineLoader {
       const seen = this.kindCounts[INDICATOR_KINDS.indexOf(kind)]!;
       if (seen > 0) this.set.reserve(kind, Math.ceil(seen * factor));
     }
+    if (this.explicitIds > 0) this.set.reserveIds(Math.ceil(this.explicitIds * factor));
   }
 
   private fail(line: number, code: string, message: string): void {

@@ -32,6 +32,7 @@ import { EntryStore, FLAG_ACTION_MASK, FLAG_EXPLICIT_ID } from './entry-store.js
 import { IndicatorError } from './errors.js';
 import { wallClockSeconds } from './expiry.js';
 import { hashString } from './hash.js';
+import { IdIndex } from './id-index.js';
 import { formatIPv4, formatIPv6 } from '../net/address.js';
 import { INDICATOR_KINDS, tryParseIndicator, type IndicatorKind, type ParsedIndicator, type PortProtocol } from './indicator.js';
 import { detachString, ProfileTable } from './interner.js';
@@ -89,11 +90,8 @@ export class IntelSet {
   private readonly profiles = new ProfileTable();
   /** Primary handle -> the other entries with the same key. */
   private readonly shadows = new Map<number, number[]>();
-  /**
-   * Entries with an explicit id: source id -> (id -> handle); default ids are found through the key. Per source, so
-   * that a lookup hashes the id alone.
-   */
-  private readonly idIndex = new Map<number, Map<string, number>>();
+  /** Entries with an explicit id, by (source, id); default ids are found through the key. */
+  private readonly idIndex = new IdIndex((handle, sourceId, id) => this.holdsId(handle, sourceId, id));
   /**
    * Explicit ids, per kind, by entry index (undefined for a default id). Arrays rather than one Map by handle:
    * entries are numbered densely, and a Map of a million numbers cost 0.5 s of a 1 M-line load with ids. A few ids
@@ -224,7 +222,8 @@ export class IntelSet {
    * idle timer, e.g. next to expire(); loaders call it after a load. Returns whether work remains.
    */
   maintain(budget = 1 << 16): boolean {
-    return this.index.maintain(budget);
+    const ids = this.idIndex.maintain(budget);
+    return this.index.maintain(budget) || ids;
   }
 
   /** Earliest expiry among entries (epoch seconds), or 0 when nothing expires: when to call expire() next. */
@@ -250,6 +249,11 @@ export class IntelSet {
       store.reserve(store.live + count);
       this.index.reserve(id, store.live + count);
     }
+  }
+
+  /** Pre-sizes the explicit-id index for `count` more entries with an explicit id. */
+  reserveIds(count: number): void {
+    this.idIndex.reserve(this.idIndex.size + count);
   }
 
   // ------------------------------------------------------------------------------------------------ hot path
@@ -672,7 +676,7 @@ export class IntelSet {
 
   /** Bytes held in typed arrays (entry columns, expiry heaps, lookup tables); excludes interned strings and maps. */
   get typedArrayBytes(): number {
-    let n = this.index.byteLength;
+    let n = this.index.byteLength + this.idIndex.byteLength;
     for (const store of this.stores) n += store.byteLength;
     return n;
   }
@@ -718,11 +722,8 @@ export class IntelSet {
     const handle = makeHandle(kind, index);
     if (entry.explicitId !== null) {
       const id = detachString(entry.explicitId);
-      const sourceId = this.profiles.sourceId(profile);
-      let ids = this.idIndex.get(sourceId);
-      if (ids === undefined) this.idIndex.set(sourceId, (ids = new Map()));
-      ids.set(id, handle);
       this.explicitIds[kind]![index] = id;
+      this.idIndex.add(this.profiles.sourceId(profile), id, handle);
     }
     this.link(kind, index);
     this.countByKindAction[kind * 4 + entry.actionCode]!++;
@@ -745,10 +746,7 @@ export class IntelSet {
       const explicit = this.explicitIds[kind]!;
       const id = explicit[index]!;
       explicit[index] = undefined;
-      const sourceId = this.profiles.sourceId(profile);
-      const ids = this.idIndex.get(sourceId)!;
-      ids.delete(id);
-      if (ids.size === 0) this.idIndex.delete(sourceId);
+      this.idIndex.delete(this.profiles.sourceId(profile), id, handle);
     }
     this.countByKindAction[kind * 4 + (flags & FLAG_ACTION_MASK)]!--;
     this.profiles.release(profile);
@@ -826,8 +824,8 @@ export class IntelSet {
     const sourceId = this.profiles.sources.find(source);
     if (sourceId < 0) return -1;
     if (this.idIndex.size !== 0) {
-      const explicit = this.idIndex.get(sourceId)?.get(id);
-      if (explicit !== undefined) return explicit;
+      const explicit = this.idIndex.get(sourceId, id);
+      if (explicit >= 0) return explicit;
     }
     let indicator = derived;
     if (indicator === null) {
@@ -846,6 +844,13 @@ export class IntelSet {
     const list = this.shadows.get(makeHandle(kind, primary));
     if (list) for (const handle of list) if (this.isDerivedFrom(kind, handle & INDEX_MASK, sourceId)) return handle;
     return -1;
+  }
+
+  /** Whether entry `handle` has explicit id `id` and comes from source `sourceId` (for the id index). */
+  private holdsId(handle: number, sourceId: number, id: string): boolean {
+    const kind = handle >>> INDEX_BITS;
+    const index = handle & INDEX_MASK;
+    return this.explicitIds[kind]![index] === id && this.profiles.sourceId(this.stores[kind]!.profile[index]!) === sourceId;
   }
 
   /** Whether entry `index` has a default id and comes from source `sourceId`. */
