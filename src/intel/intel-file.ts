@@ -239,8 +239,8 @@ export class IntelLineLoader {
         }
       } else if (this.plainJson.enabled) {
         const start = plainIndicatorStart(text);
-        if (start > 0) {
-          const end = plainIndicatorEnd(text, start);
+        const end = start > 0 ? plainIndicatorEnd(text, start) : -1;
+        if (end > 0) {
           indicatorText = text.slice(start, end);
           rest = text.slice(end + 1);
         }

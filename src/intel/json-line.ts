@@ -9,8 +9,8 @@
  * Why: JSON.parse was a third of a 1 M-line load (0.68 s); one compiled regular expression over the same lines
  * takes half that. A value that fits this shape is the same text JSON.parse would give, because a JSON string with
  * no backslash and no control character is exactly its characters. Any other line (other key orders, escapes,
- * numbers in the seven fields, nested values, repeated keys, anything that is not JSON) returns null, and the caller parses it with
- * JSON.parse as before, so every line gets JSON.parse's answer and its error messages.
+ * numbers in the seven fields, nested values, repeated keys, anything that is not JSON) returns null, and the
+ * caller parses it with JSON.parse as before, so every line gets JSON.parse's answer and its error messages.
  */
 import { detachString } from './interner.js';
 
@@ -68,21 +68,28 @@ const COMPACT_START = '{"indicator":"';
 const SPACED_START = '{"indicator": "';
 
 /**
- * Where the indicator's text starts in a line that begins like a plain line and whose indicator string holds no
- * escape or control character, or -1. Its closing quote is then the next quote (plainIndicatorEnd).
+ * Where the indicator's text starts in a line that begins like a plain line, or -1. Its end is plainIndicatorEnd.
  *
- * Such a line is read by the expression exactly when the text after that quote (its "rest") is one that the
- * expression accepted on another such line: the expression has no back-references, so what follows the
- * indicator is matched alone. Loaders use this to reuse what they made of a repeated rest (LineRestMemo).
+ * Such a line, with an indicator string that holds no escape or control character, is read by the expression
+ * exactly when the text after that string's closing quote (its "rest") is one that the expression accepted on
+ * another such line: the expression has no back-references, so what follows the indicator is matched alone.
+ * Loaders use this to reuse what they made of a repeated rest (LineRestMemo).
  */
 export function plainIndicatorStart(line: string): number {
-  const start = line.startsWith(COMPACT_START) ? COMPACT_START.length : line.startsWith(SPACED_START) ? SPACED_START.length : -1;
-  return start > 0 && plainStringEnd(line, start) > 0 ? start : -1;
+  return line.startsWith(COMPACT_START) ? COMPACT_START.length : line.startsWith(SPACED_START) ? SPACED_START.length : -1;
 }
 
-/** The index of the quote that closes the indicator string starting at `start` (from plainIndicatorStart). */
+/**
+ * The index of the quote that closes the indicator string starting at `start` (from plainIndicatorStart), or -1
+ * when an escape or a control character comes first.
+ */
 export function plainIndicatorEnd(line: string, start: number): number {
-  return line.indexOf('"', start);
+  for (let i = start; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 34 /* " */) return i;
+    if (c === 92 /* \\ */ || c < 0x20) return -1;
+  }
+  return -1;
 }
 
 /** Reads plain-shaped lines (see above); one per load, for its cache of tag lists. */
@@ -130,16 +137,6 @@ export class PlainJsonLineReader {
     this.lists.set(detachString(inner), kept);
     return kept;
   }
-}
-
-/** Index of the quote that closes a JSON string starting at `start`, or -1 if it has an escape or control character first. */
-function plainStringEnd(line: string, start: number): number {
-  for (let i = start; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 34 /* " */) return i;
-    if (c === 92 /* \\ */ || c < 0x20) return -1;
-  }
-  return -1;
 }
 
 /** `"a","b"` → ['a', 'b']: no value holds a quote, so a quote, a comma and a quote always separate two values. */
