@@ -155,16 +155,20 @@ export function prepareParts(input: Omit<IntelEntryInput, 'indicator'>, options:
   const source = text('source', input.source, MAX_SOURCE_LENGTH) || (options.defaultSource ?? DEFAULT_SOURCE);
   const reason = text('reason', input.reason, MAX_REASON_LENGTH);
   const tags = memo === undefined ? normaliseTags(input.tags) : memoTags(memo, input.tags);
-  let id: string | null = null;
-  if (input.id !== undefined && input.id !== null && input.id !== '') {
-    id = typeof input.id === 'number' && Number.isSafeInteger(input.id) ? String(input.id) : text('id', input.id, MAX_ID_LENGTH);
-  }
+  const id = prepareId(input.id);
   return { action, actionCode: actionCode(action), expiresAt, source, reason, tags, id };
 }
 
-/** An entry from its parsed indicator and its parts. */
-export function entryFromParts(indicator: ParsedIndicator, parts: PreparedParts): PreparedEntry {
-  const { id } = parts;
+/** An id field, checked: null when there is none (absent or empty). */
+export function prepareId(value: IntelEntryInput['id'] | null): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  const id = text('id', value, MAX_ID_LENGTH);
+  return id === '' ? null : id; // spaces only: no id, as an empty field
+}
+
+/** An entry from its parsed indicator and its parts; `id` replaces the parts' id (a line's own id field). */
+export function entryFromParts(indicator: ParsedIndicator, parts: PreparedParts, id = parts.id): PreparedEntry {
   return {
     indicator,
     explicitId: id !== null && id !== indicator.text ? id : null,

@@ -26,7 +26,7 @@ import { actionCode, INTEL_ACTIONS, type IntelAction } from './action.js';
 import { DEFAULT_BREADTH_POLICY, overBroadReason, type BreadthPolicy } from './breadth.js';
 import { splitCsvLine } from './csv.js';
 import {
-  entryFromParts, PrepareMemo, prepareIndicator, prepareParts, type IntelEntryInput, type PreparedEntry, type PreparedParts, type PrepareOptions,
+  entryFromParts, PrepareMemo, prepareId, prepareIndicator, prepareParts, type IntelEntryInput, type PreparedEntry, type PreparedParts, type PrepareOptions,
 } from './entry.js';
 import { IntelEntryError, IntelFileError } from './errors.js';
 import { PlainJsonLineReader, plainIndicatorEnd, plainIndicatorStart } from './json-line.js';
@@ -149,6 +149,8 @@ export class IntelLineLoader {
   private columns: (CsvColumn | null)[] | null = null;
   /** Field index of each CSV column (-1 when absent, which reads as undefined). */
   private columnAt: Record<CsvColumn, number> | null = null;
+  /** Whether the CSV header ends with the id column: line tails are then remembered without it (structuredLine). */
+  private csvIdLast = false;
   private loaded = 0;
   private skipped = 0;
   private expired = 0;
@@ -229,13 +231,26 @@ export class IntelLineLoader {
     const options = this.prepareOptions;
     let indicatorText: string | null = null;
     let rest = '';
+    /** The id field's text, when the tail stops before it (csvIdLast). */
+    let idText: string | null = null;
     if (this.rests.enabled) {
       if (this.format === 'csv') {
         // Fields after the first comma parse alike whatever an unquoted first field holds (splitCsvLine).
         const comma = this.columnAt!.indicator === 0 ? text.indexOf(',') : -1;
         if (comma >= 0 && text.lastIndexOf('"', comma) < 0) {
-          indicatorText = text.slice(0, comma).trim();
-          rest = text.slice(comma);
+          if (!this.csvIdLast) {
+            indicatorText = text.slice(0, comma).trim();
+            rest = text.slice(comma);
+          } else {
+            // An id differs on every line, so the tail is what lies between the indicator and the id. Text after
+            // the last comma that holds no quote is a whole unquoted field, whatever comes before it.
+            const last = text.lastIndexOf(',');
+            if (text.indexOf('"', last) < 0) {
+              indicatorText = text.slice(0, comma).trim();
+              rest = text.slice(comma, last);
+              idText = text.slice(last + 1);
+            }
+          }
         }
       } else if (this.plainJson.enabled) {
         const start = plainIndicatorStart(text);
@@ -248,7 +263,8 @@ export class IntelLineLoader {
       if (indicatorText !== null) {
         const parts = this.rests.get(rest);
         if (parts !== undefined) {
-          this.apply(entryFromParts(prepareIndicator(indicatorText, options), parts));
+          const indicator = prepareIndicator(indicatorText, options);
+          this.apply(entryFromParts(indicator, parts, idText === null ? parts.id : prepareId(idText)));
           return;
         }
       }
@@ -256,6 +272,8 @@ export class IntelLineLoader {
     let input: IntelEntryInput;
     if (this.format === 'csv') {
       input = this.csvInput(text);
+      // Without its id field the line has fewer fields than the header, and its last one is not an id.
+      if (idText !== null && input.id === undefined) indicatorText = null;
     } else {
       const plain = this.plainJson.read(text);
       // Only a line the expression read may lend its tail: JSON.parse accepts more (a repeated key would override).
@@ -265,7 +283,7 @@ export class IntelLineLoader {
     const indicator = prepareIndicator(input.indicator, options);
     const parts = prepareParts(input, options);
     this.apply(entryFromParts(indicator, parts));
-    if (indicatorText !== null) this.rests.set(rest, parts);
+    if (indicatorText !== null) this.rests.set(rest, idText === null ? parts : { ...parts, id: null });
   }
 
   overlong(lineNumber: number): void {
@@ -345,6 +363,7 @@ export class IntelLineLoader {
       throw new IntelFileError(this.name, lineNumber, 'the CSV header has no indicator column', `header example: ${CSV_COLUMNS.slice(0, 6).join(',')}`);
     }
     this.columnAt = Object.fromEntries(CSV_COLUMNS.map((c) => [c, columns.indexOf(c)])) as Record<CsvColumn, number>;
+    this.csvIdLast = columns.length > 1 && this.columnAt.id === columns.length - 1;
     return columns;
   }
 

@@ -75,6 +75,10 @@ describe('actions, tags and entries', () => {
     expect(b).toMatchObject({ explicitId: null, source: 'feed', expiresAt: NOW + 3600, actionCode: 1 });
     const c = prepareEntry({ indicator: '198.18.0.5', id: 12345 }, { nowSeconds: NOW, defaultSource: 'f', defaultAction: 'allow' });
     expect(c).toMatchObject({ explicitId: '12345', source: 'f', action: 'allow' });
+    // An id of spaces is no id (as an empty CSV field is), not the explicit id "".
+    const d = prepareEntry({ indicator: '198.18.0.5', id: '   ' }, { nowSeconds: NOW });
+    expect(d).toMatchObject({ explicitId: null });
+    expect(prepareEntry({ indicator: '198.18.0.5', id: ' t-1 ' }, { nowSeconds: NOW })).toMatchObject({ explicitId: 't-1' });
   });
 
   it('refuses bad fields with the field named', () => {

@@ -158,6 +158,54 @@ describe('repeated line tails (LineRestMemo)', () => {
     expect(new LineRestMemo().get(',other')).toBeUndefined();
   });
 
+  it('csv with the id column last: a tail is remembered without the id, and each line keeps its own id', async () => {
+    const rand = prng(4242);
+    // Id fields of every kind, written after the line's last comma.
+    const idField = (n: number): string | null => {
+      switch (randInt(rand, 14)) {
+        case 0: return '';
+        case 1: return `  id-${n} `; // trimmed, as an unquoted field is
+        case 2: return `"quoted, ${n}"`; // holds a quote: this line is not split
+        case 3: return `"id-${n}"`;
+        case 4: return 'bad\u0001id'; // control character: refused, for the id
+        case 5: return 'x'.repeat(300); // too long
+        case 6: return '198.18.0.7'; // equals an indicator
+        case 7: return `ab"c${n}`; // stray quote: a CSV error
+        case 8: return null; // the id field is missing: one field fewer than the header
+        case 9: return `id-${n},extra`; // one field more than the header
+        case 10: return `   `;
+        default: return `ioc-${n % 700}`; // repeats: later lines replace earlier ones
+      }
+    };
+    const rows = Array.from({ length: 4000 }, (_, n) => [pick(rand, INDICATORS), pick(rand, TAILS), idField(n)] as const);
+    const write = (reuse: boolean): string[] => [
+      CSV_HEADER,
+      ...rows.map(([indicator, tail, id]) => {
+        const line = csvLine(indicator, { ...tail, id: undefined }, !reuse);
+        return id === null ? line.slice(0, line.lastIndexOf(',')) : `${line}${id}`;
+      }),
+    ];
+    const reused = await load('id-last.csv', write(true));
+    const fresh = await load('id-last-fresh.csv', write(false));
+    expect(outcome(reused)).toEqual(outcome(fresh));
+    expect(reused.stats.loaded).toBeGreaterThan(1000);
+    expect(reused.stats.skipped).toBeGreaterThan(1000);
+    expect(reused.entries.filter((e) => (e as { id: string }).id.startsWith('ioc-')).length).toBeGreaterThan(300);
+  });
+
+  it('csv with the id column last: a line without its id field lends no tail to lines that have one', async () => {
+    // Without the id field, the last field is the tags: had this line's tail been kept up to its last comma, the
+    // next line's tags would be read as its id.
+    const lines = [CSV_HEADER, '198.18.0.7,block,,feed,,c2', '198.18.0.8,block,,feed,,c2,ticket-1', '198.18.0.9,block,,feed,,c2,ticket-2'];
+    const { entries, stats } = await load('missing-id.csv', lines);
+    expect(stats.loaded).toBe(3);
+    expect(entries.map((e) => [(e as { indicator: string }).indicator, (e as { id: string }).id, (e as { tags: string[] }).tags])).toEqual([
+      ['198.18.0.7', '198.18.0.7', ['c2']],
+      ['198.18.0.8', 'ticket-1', ['c2']],
+      ['198.18.0.9', 'ticket-2', ['c2']],
+    ]);
+  });
+
   it('loads every line when tails never repeat (an id on each)', async () => {
     const rand = prng(99);
     const lines = [CSV_HEADER];
