@@ -29,7 +29,7 @@ import {
   entryFromParts, PrepareMemo, prepareId, prepareIndicator, prepareParts, type IntelEntryInput, type PreparedEntry, type PreparedParts, type PrepareOptions,
 } from './entry.js';
 import { IntelEntryError, IntelFileError } from './errors.js';
-import { PlainJsonLineReader, plainIndicatorEnd, plainIndicatorStart } from './json-line.js';
+import { PlainJsonLineReader, plainIdStart, plainIndicatorEnd, plainIndicatorStart } from './json-line.js';
 import { LineRestMemo } from './line-rest-memo.js';
 import { INDICATOR_KINDS, type IndicatorKind } from './indicator.js';
 import type { IntelSet } from './intel-set.js';
@@ -231,7 +231,7 @@ export class IntelLineLoader {
     const options = this.prepareOptions;
     let indicatorText: string | null = null;
     let rest = '';
-    /** The id field's text, when the tail stops before it (csvIdLast). */
+    /** The id's text, when the tail stops before it (a CSV id column last, a JSON line ending with its id). */
     let idText: string | null = null;
     if (this.rests.enabled) {
       if (this.format === 'csv') {
@@ -257,7 +257,14 @@ export class IntelLineLoader {
         const end = start > 0 ? plainIndicatorEnd(text, start) : -1;
         if (end > 0) {
           indicatorText = text.slice(start, end);
-          rest = text.slice(end + 1);
+          // A line that ends with its id: the tail stops before the id's text, as in CSV.
+          const id = plainIdStart(text, end);
+          if (id < 0) {
+            rest = text.slice(end + 1);
+          } else {
+            rest = text.slice(end + 1, id);
+            idText = text.slice(id, text.length - 2);
+          }
         }
       }
       if (indicatorText !== null) {

@@ -92,6 +92,31 @@ export function plainIndicatorEnd(line: string, start: number): number {
   return -1;
 }
 
+/** The two ways a plain line's id member starts when it is the line's last, with its value's opening quote. */
+const COMPACT_ID = ',"id":"';
+const SPACED_ID = ', "id": "';
+
+/**
+ * Where the id's text starts in a line that ends with its id member (`,"id":"ioc-17"}`, or as json.dumps spaces
+ * it), after the indicator string that closes at `indicatorEnd`; or -1. The id's text runs to the line's last two
+ * characters and holds no quote, escape or control character, so it is a plain string whatever it says: a loader
+ * may remember the rest of the line without it (LineRestMemo), once the expression has read the same rest with an
+ * id on another line.
+ */
+export function plainIdStart(line: string, indicatorEnd: number): number {
+  const n = line.length;
+  if (line.charCodeAt(n - 1) !== 125 /* } */ || line.charCodeAt(n - 2) !== 34 /* " */) return -1;
+  const open = line.lastIndexOf('"', n - 3);
+  const keyLength = line.startsWith(COMPACT_ID, open + 1 - COMPACT_ID.length) ? COMPACT_ID.length
+    : line.startsWith(SPACED_ID, open + 1 - SPACED_ID.length) ? SPACED_ID.length : 0;
+  if (keyLength === 0 || open + 1 - keyLength <= indicatorEnd) return -1;
+  for (let i = open + 1; i < n - 2; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 92 /* \\ */ || c < 0x20) return -1;
+  }
+  return open + 1;
+}
+
 /** Reads plain-shaped lines (see above); one per load, for its cache of tag lists. */
 export class PlainJsonLineReader {
   private readonly lists = new Map<string, readonly string[]>();

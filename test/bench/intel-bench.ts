@@ -301,6 +301,7 @@ async function scenarioFiles(count: number): Promise<Record<string, Record<strin
       // Feeds exported from a threat-intel platform carry an id per indicator (a UUID, a ticket number): every line's
       // tail differs, and every entry goes into the id index.
       ['csv-id', 'feed-id.csv', (i) => `${indicator(i)},block,7d,feed-${i & 7},"reason ${i % 40}, known bad",c2;tier-${i % 3},ioc-${i}`, 'indicator,action,expires,source,reason,tags,id'],
+      ['jsonl-id', 'feed-id.jsonl', (i) => JSON.stringify({ indicator: indicator(i), action: 'block', expires: '7d', source: `feed-${i & 7}`, reason: `reason ${i % 40}`, tags: ['c2', `tier-${i % 3}`], id: `ioc-${i}` })],
     ];
     for (const [name, file, line, header] of files) {
       const path = join(dir, file);
@@ -374,7 +375,7 @@ async function main(): Promise<void> {
   log(`  (machine ceiling, independent random reads from an array of the table's size: 50k ${f(v4_50k.machineRandomReadsPerSec!)}/s, 1M ${f(v4_1m.machineRandomReadsPerSec!)}/s${v4_10m ? `, 10M ${f(v4_10m.machineRandomReadsPerSec!)}/s` : ''})`);
   row(`cidr4 /8../32 ${n(cidr4_1m)}`, cidr4_1m, `${f(cidr4_1m.randomLookupPerSec!)} random (${(cidr4_1m.hitRatio! * 100).toFixed(0)}% hit)`);
   row(`ipv6 exact ${n(v6_1m)}`, v6_1m, `${f(v6_1m.hitPerSec!)} / ${f(v6_1m.missPerSec!)}`);
-  for (const [name, r] of Object.entries(files)) log(`file load ${name.padEnd(6)} ${f(r.lines!).padStart(12)} lines in ${(r.loadMs! / 1000).toFixed(2)} s CPU, ${(r.wallMs! / 1000).toFixed(2)} s wall (${f(r.linesPerSec!)} lines/s)`);
+  for (const [name, r] of Object.entries(files)) log(`file load ${name.padEnd(8)} ${f(r.lines!).padStart(12)} lines in ${(r.loadMs! / 1000).toFixed(2)} s CPU, ${(r.wallMs! / 1000).toFixed(2)} s wall (${f(r.linesPerSec!)} lines/s)`);
   log(`total ${result.totalSeconds.toFixed(0)} s`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

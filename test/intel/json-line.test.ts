@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PlainJsonLineReader, plainIndicatorEnd, plainIndicatorStart } from '../../src/intel/json-line.js';
+import { PlainJsonLineReader, plainIdStart, plainIndicatorEnd, plainIndicatorStart } from '../../src/intel/json-line.js';
 import { pick, prng, randInt } from './helpers.js';
 
 const FIELDS = ['indicator', 'action', 'expires', 'source', 'reason', 'tags', 'id'] as const;
@@ -63,6 +63,7 @@ describe('plain JSON lines (read without JSON.parse)', () => {
     const rand = prng(20261123);
     const reader = new PlainJsonLineReader();
     let read = 0;
+    let ids = 0;
     for (let i = 0; i < 30_000; i++) {
       const line = randomLine(rand);
       const fields = reader.read(line);
@@ -75,9 +76,34 @@ describe('plain JSON lines (read without JSON.parse)', () => {
       const start = plainIndicatorStart(line);
       const end = start > 0 ? plainIndicatorEnd(line, start) : -1;
       if (end > 0) expect(line.slice(start, end)).toBe(fields.indicator);
+      // So does the split before a final id: what it cuts out is the id the expression read.
+      const id = end > 0 ? plainIdStart(line, end) : -1;
+      if (id >= 0) {
+        expect(line.slice(id, -2), line).toBe(fields.id);
+        ids++;
+      }
     }
+    expect(ids).toBeGreaterThan(1_000);
     // Enough of the random lines are plain for the comparison to mean something.
     expect(read).toBeGreaterThan(5_000);
+  });
+
+  it('finds a final id only where the line ends with its id member and a plain string', () => {
+    const at = (line: string): number => plainIdStart(line, plainIndicatorEnd(line, plainIndicatorStart(line)));
+    const idOf = (line: string): string | null => (at(line) < 0 ? null : line.slice(at(line), -2));
+    expect(idOf('{"indicator":"198.18.0.1","source":"f","id":"ioc-1"}')).toBe('ioc-1');
+    expect(idOf('{"indicator": "198.18.0.1", "source": "f", "id": "ioc 2"}')).toBe('ioc 2');
+    expect(idOf('{"indicator":"198.18.0.1","id":""}')).toBe('');
+    expect(idOf('{"indicator":"198.18.0.1","id":"ioc-1","confidence":90}')).toBeNull();
+    expect(idOf('{"indicator":"198.18.0.1","id":"a\\"b"}')).toBeNull(); // an escape
+    expect(idOf('{"indicator":"198.18.0.1","id":"a\tb"}')).toBeNull(); // a raw control character
+    expect(idOf('{"indicator":"198.18.0.1","id":17}')).toBeNull();
+    expect(idOf('{"indicator":"198.18.0.1","note":"ioc-1"}')).toBeNull();
+    expect(idOf('{"indicator":"198.18.0.1","id" : "ioc-1"}')).toBeNull(); // another spacing
+    expect(idOf('{"indicator":"198.18.0.1","id":"ioc-1"} ')).toBeNull();
+    // The id key may not reach back into the indicator (not JSON at all: the indicator would end with a comma).
+    expect(idOf('{"indicator":"198.18.0.1,"id":"ioc-1"}')).toBeNull();
+    expect(idOf('{"indicator": "198.18.0.1, "id": "ioc-1"}')).toBeNull();
   });
 
   it('reads the shapes feeds write, and leaves every other shape to JSON.parse', () => {

@@ -206,6 +206,41 @@ describe('repeated line tails (LineRestMemo)', () => {
     ]);
   });
 
+  it('json lines ending with their id: a tail is remembered without the id, and each line keeps its own id', async () => {
+    const rand = prng(3131);
+    // How each line ends, from its id member on: text to append after the line's other members.
+    const idMember = (n: number): string => {
+      switch (randInt(rand, 16)) {
+        case 0: return ',"id":""';
+        case 1: return `,"id":"  id-${n} "`;
+        case 2: return `, "id": "spaced-${n}"`; // as json.dumps writes it
+        case 3: return `,"id" : "odd-${n}"`; // other spacing: read, but not split
+        case 4: return `,"id":"esc\\"aped-${n}"`; // an escape: JSON.parse reads it
+        case 5: return ',"id":"bad\\u0001id"'; // an escaped control character: refused, for the id
+        case 6: return `,"id":"${'x'.repeat(300)}"`; // too long
+        case 7: return ',"id":"198.18.0.7"'; // equals an indicator
+        case 8: return `,"id":${n}`; // a number
+        case 9: return ''; // no id
+        case 10: return `,"id":"id-${n}","confidence":90`; // another key after the id
+        case 11: return `,"id":"   "`;
+        case 12: return `,"note":"x","id":"n-${n}"`; // another key before the id
+        default: return `,"id":"ioc-${n % 700}"`; // repeats: later lines replace earlier ones
+      }
+    };
+    const rows = Array.from({ length: 4000 }, (_, n) => [pick(rand, INDICATORS), pick(rand, TAILS), idMember(n)] as const);
+    const write = (reuse: boolean): string[] =>
+      rows.map(([indicator, tail, id]) => {
+        const line = jsonLine(indicator, { ...tail, id: undefined }, !reuse);
+        return `${line.slice(0, -1)}${id}}`;
+      });
+    const reused = await load('id-last.jsonl', write(true));
+    const fresh = await load('id-last-fresh.jsonl', write(false));
+    expect(outcome(reused)).toEqual(outcome(fresh));
+    expect(reused.stats.loaded).toBeGreaterThan(1000);
+    expect(reused.stats.skipped).toBeGreaterThan(1000);
+    expect(reused.entries.filter((e) => (e as { id: string }).id.startsWith('ioc-')).length).toBeGreaterThan(200);
+  });
+
   it('loads every line when tails never repeat (an id on each)', async () => {
     const rand = prng(99);
     const lines = [CSV_HEADER];
