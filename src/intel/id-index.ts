@@ -34,6 +34,11 @@ export class IdIndex {
     return this.overflow.get(overflowKey(sourceId, id)) ?? -1;
   }
 
+  /** Reads the table lines a get() or add() of this identity will read (see U32Table.touch). */
+  touch(sourceId: number, id: string): number {
+    return this.table.touch(this.hash(sourceId, id));
+  }
+
   /** Records a new identity (not already present). */
   add(sourceId: number, id: string, handle: number): void {
     const key = this.hash(sourceId, id);

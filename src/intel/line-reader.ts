@@ -11,6 +11,8 @@ export interface LineSink {
   line(text: string, lineNumber: number): void;
   /** Called instead of line() for a line longer than the limit. */
   overlong(lineNumber: number): void;
+  /** Called once after the last line: a sink that holds lines back finishes them here. */
+  end?(): void;
 }
 
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -60,6 +62,7 @@ export async function readLines(
   } else if (skipping) {
     lineNumber++;
   }
+  sink.end?.();
   return lineNumber;
 }
 

@@ -86,6 +86,13 @@ export class LookupIndex {
     }
   }
 
+  /** Reads the lines a get() or set() of the scratch key will read, for the one-word tables (see U32Table.touch). */
+  touch(kind: number): number {
+    if (kind === K_V4) return this.v4.touch(this.key[0]!);
+    if (kind === K_CIDR4) return this.cidr4[this.keyPrefix]!.touch(this.key[0]!);
+    return 0;
+  }
+
   /** Sets (inserts or overwrites) the scratch key of `kind`. */
   set(kind: number, packed: number): void {
     switch (kind) {

@@ -129,6 +129,17 @@ describe('offpath intel', () => {
     expect((await intel(r, 'export')).stdout.trim().split('\n').sort()).toEqual([...lines].sort());
   }, 120_000);
 
+  test('import of more entries than a loader upserts one by one: the last, partial batch is written too', async () => {
+    const p = uniqueName('cli');
+    const count = 4096 + 64 * 2 + 5; // past the sample the loader sizes its reservation from, then in batches of 64
+    const file = join(tmp, 'many.txt');
+    writeFileSync(file, `${Array.from({ length: count }, (_, i) => `198.18.${i >> 8}.${i & 255}`).join('\n')}\n`);
+    const imported = await intel(p, 'import', file, '--json');
+    expect(imported.code).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ entries: count, created: count });
+    expect(JSON.parse((await intel(p, 'status', '--json')).stdout)).toMatchObject({ entries: count });
+  }, 120_000);
+
   test('expire removes what has expired; Redis unreachable exits 4 with a readable message', async () => {
     const p = uniqueName('cli');
     const store = RedisIntelStore.connect({ url: server.url, keyPrefix: p }, { clock: () => Math.floor(Date.now() / 1000) - 86_400 });

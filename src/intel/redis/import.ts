@@ -97,6 +97,10 @@ class ForwardingSet extends IntelSet {
   override reserve(_kind: IndicatorKind, _count: number): void {
     // nothing is stored here
   }
+
+  override prefetch(_entry: PreparedEntry): number {
+    return 0; // nothing is stored here
+  }
 }
 
 /** Single-producer, single-consumer queue with back-pressure. */
