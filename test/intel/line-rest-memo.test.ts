@@ -76,6 +76,19 @@ function outcome(r: { stats: IntelLoadStats; entries: unknown[] }): unknown {
   return { stats, entries: r.entries };
 }
 
+/**
+ * Loads the lines written so that tails can be reused and so that none can, checks that both give the same entries,
+ * counts and errors, with many loaded and many refused lines among them, and returns the first load.
+ */
+async function sameAsWithoutReuse(name: string, write: (reuse: boolean) => string[]): Promise<{ stats: IntelLoadStats; entries: unknown[] }> {
+  const reused = await load(name, write(true));
+  const fresh = await load(`fresh-${name}`, write(false));
+  expect(outcome(reused)).toEqual(outcome(fresh));
+  expect(reused.stats.loaded).toBeGreaterThan(1000);
+  expect(reused.stats.skipped).toBeGreaterThan(1000);
+  return reused;
+}
+
 describe('repeated line tails (LineRestMemo)', () => {
   for (const format of ['csv', 'jsonl'] as const) {
     it(`${format}: a load whose tails repeat gives what a load that never reuses a tail gives`, async () => {
@@ -185,11 +198,7 @@ describe('repeated line tails (LineRestMemo)', () => {
         return id === null ? line.slice(0, line.lastIndexOf(',')) : `${line}${id}`;
       }),
     ];
-    const reused = await load('id-last.csv', write(true));
-    const fresh = await load('id-last-fresh.csv', write(false));
-    expect(outcome(reused)).toEqual(outcome(fresh));
-    expect(reused.stats.loaded).toBeGreaterThan(1000);
-    expect(reused.stats.skipped).toBeGreaterThan(1000);
+    const reused = await sameAsWithoutReuse('id-last.csv', write);
     expect(reused.entries.filter((e) => (e as { id: string }).id.startsWith('ioc-')).length).toBeGreaterThan(300);
   });
 
@@ -233,11 +242,7 @@ describe('repeated line tails (LineRestMemo)', () => {
         const line = jsonLine(indicator, { ...tail, id: undefined }, !reuse);
         return `${line.slice(0, -1)}${id}}`;
       });
-    const reused = await load('id-last.jsonl', write(true));
-    const fresh = await load('id-last-fresh.jsonl', write(false));
-    expect(outcome(reused)).toEqual(outcome(fresh));
-    expect(reused.stats.loaded).toBeGreaterThan(1000);
-    expect(reused.stats.skipped).toBeGreaterThan(1000);
+    const reused = await sameAsWithoutReuse('id-last.jsonl', write);
     expect(reused.entries.filter((e) => (e as { id: string }).id.startsWith('ioc-')).length).toBeGreaterThan(200);
   });
 
