@@ -86,11 +86,17 @@ export class LookupIndex {
     }
   }
 
-  /** Reads the lines a get() or set() of the scratch key will read, for the one-word tables (see U32Table.touch). */
+  /** Reads the lines a get() or set() of the scratch key of `kind` will read first (see U32Table.touch). */
   touch(kind: number): number {
-    if (kind === K_V4) return this.v4.touch(this.key[0]!);
-    if (kind === K_CIDR4) return this.cidr4[this.keyPrefix]!.touch(this.key[0]!);
-    return 0;
+    switch (kind) {
+      case K_V4: return this.v4.touch(this.key[0]!);
+      case K_V6: return this.v6.touch(this.key);
+      case K_CIDR4: return this.cidr4[this.keyPrefix]!.touch(this.key[0]!);
+      case K_CIDR6: return this.cidr6[this.keyPrefix]!.touch(this.key);
+      case K_PORT4: return this.port4.touch(this.key);
+      case K_PORT6: return this.port6.touch(this.key);
+      default: return 0; // domains live in a Map
+    }
   }
 
   /** Sets (inserts or overwrites) the scratch key of `kind`. */

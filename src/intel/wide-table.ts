@@ -47,6 +47,11 @@ export class WideTable {
     return j < 0 ? 0 : this.old[j * this.stride + this.width]!;
   }
 
+  /** Reads the home slot's value word, what get() and set() read first, and changes nothing (see U32Table.touch). */
+  touch(key: Int32Array | Uint32Array): number {
+    return this.slots[home(key, 0, this.width, this.scale) * this.stride + this.width]!;
+  }
+
   /** Inserts or overwrites; `value` must be non-zero (and not MOVED). */
   set(key: Int32Array | Uint32Array, value: number): void {
     if (this.old === null && this.size >= this.growAt) this.startGrowth(Math.ceil(this.capacity * GROWTH));

@@ -296,6 +296,7 @@ async function scenarioFiles(count: number): Promise<Record<string, Record<strin
     const indicator = (i: number): string => (i % 10 === 9 ? `${formatIPv4(spreadV4(i) & 0xffffff00)}/24` : formatIPv4(spreadV4(i)));
     const files: [string, string, (i: number) => string, string?][] = [
       ['plain', 'plain.txt', indicator],
+      ['plain-v6', 'plain6.txt', (i) => formatIPv6(0x20010db8, spreadV4(i), spreadV4(i ^ 0x55555555), i)],
       ['csv', 'feed.csv', (i) => `${indicator(i)},block,7d,feed-${i & 7},"reason ${i % 40}, known bad",c2;tier-${i % 3}`, 'indicator,action,expires,source,reason,tags'],
       ['jsonl', 'feed.jsonl', (i) => JSON.stringify({ indicator: indicator(i), action: 'block', expires: '7d', source: `feed-${i & 7}`, reason: `reason ${i % 40}`, tags: ['c2', `tier-${i % 3}`] })],
       // Feeds exported from a threat-intel platform carry an id per indicator (a UUID, a ticket number): every line's
