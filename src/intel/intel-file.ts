@@ -178,8 +178,6 @@ export class IntelLineLoader {
   /** Checked entries waiting to be upserted together, and their line numbers (flush). */
   private readonly batch: PreparedEntry[] = [];
   private readonly batchLines: number[] = [];
-  /** What the last flush's prefetch read: kept (and public, so that the compiler keeps it), lest the reads be dropped. */
-  touched = 0;
   /** What a plain line's entry holds besides its indicator: the defaults. */
   private readonly plainParts: PreparedParts;
 
@@ -352,15 +350,13 @@ export class IntelLineLoader {
   }
 
   /**
-   * Upserts the entries held back, after reading the table lines each will need (IntelSet.prefetch): the reads of
+   * Upserts the entries held back, after reading the table lines each will need (IntelSet.prefetchAll): the reads of
    * one batch miss the cache together, where one entry at a time waits for each miss in turn (a 1 M-line load
    * spent a third of its time there).
    */
   private flush(): void {
     const batch = this.batch;
-    let touched = 0;
-    for (let i = 0; i < batch.length; i++) touched ^= this.set.prefetch(batch[i]!);
-    this.touched = touched;
+    this.set.prefetchAll(batch);
     for (let i = 0; i < batch.length; i++) {
       try {
         this.upsert(batch[i]!);

@@ -106,6 +106,8 @@ export class IntelSet {
    * it is only ever early). Lookups at an earlier time skip the per-entry expiry read: one memory access per hit.
    */
   private safeUntil = NO_EXPIRY;
+  /** What the last prefetchAll() read, folded: written so that those reads are not dropped (public: see there). */
+  prefetched = 0;
   private readonly clock: () => number;
   private readonly hostBits: 'reject' | 'mask';
   // Hot-path aliases of the lookup tables (never replaced) and scratch keys.
@@ -178,10 +180,17 @@ export class IntelSet {
   }
 
   /**
-   * Reads the table lines that upserting `entry` will read first (its key's slot and filter word, its explicit id's),
-   * and changes nothing. A loader that prefetches a batch of entries before upserting them has their cache misses
-   * overlap, instead of waiting for each in turn. Returns a number made of what it read (callers may ignore it).
+   * Reads the table lines that upserting each of `entries` will read first, and changes nothing. A bulk load that
+   * calls this for a batch (a few dozen entries) before upserting them in order has their cache misses overlap,
+   * instead of waiting for each in turn: a third of a 1 M-line file load was such waits.
    */
+  prefetchAll(entries: readonly PreparedEntry[]): void {
+    let touched = 0;
+    for (let i = 0; i < entries.length; i++) touched ^= this.prefetch(entries[i]!);
+    this.prefetched = touched; // kept, so that the reads are not dropped as unused
+  }
+
+  /** What prefetchAll() read for one entry (its key's slot and filter word, its explicit id's), folded into a number. */
   prefetch(entry: PreparedEntry): number {
     const kind = kindIdOf(entry.indicator);
     this.keyFromIndicator(kind, entry.indicator);

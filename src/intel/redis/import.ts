@@ -98,8 +98,8 @@ class ForwardingSet extends IntelSet {
     // nothing is stored here
   }
 
-  override prefetch(_entry: PreparedEntry): number {
-    return 0; // nothing is stored here
+  override prefetchAll(_entries: readonly PreparedEntry[]): void {
+    // nothing is stored here
   }
 }
 

@@ -30,6 +30,9 @@ import { firstVersionOf, parseEvent, readPosition, readRecords, type ChangeEvent
 import type { WriteEcho } from './write-echo.js';
 import { registerSyncMetrics, type SyncMetrics, type SyncState } from './sync-metrics.js';
 
+/** Snapshot records upserted together (see IntelSet.prefetchAll). */
+const UPSERT_BATCH = 64;
+
 /** The subset of a pino logger used here. */
 export interface SyncLogger {
   info(obj: object, msg?: string): void;
@@ -590,6 +593,13 @@ export class RedisIntelSync {
       let expired = 0;
       const now = this.set.now();
       const byKind = new Map<IndicatorKind, number>();
+      // Records go in by batches, each batch's table lines read first (IntelSet.prefetchAll).
+      const batch: PreparedEntry[] = [];
+      const upsertBatch = (): void => {
+        target.prefetchAll(batch);
+        for (let i = 0; i < batch.length; i++) target.upsertPrepared(batch[i]!);
+        batch.length = 0;
+      };
       await readRecords(this.main, this.keys, (value) => {
         let entry: PreparedEntry;
         try {
@@ -602,10 +612,12 @@ export class RedisIntelSync {
           expired++;
           return;
         }
-        target.upsertPrepared(entry);
+        batch.push(entry);
+        if (batch.length === UPSERT_BATCH) upsertBatch();
         loaded++;
         if (!reserved) byKind.set(entry.indicator.kind, (byKind.get(entry.indicator.kind) ?? 0) + 1);
       }, (key, message) => this.countMalformed(`${key}: ${message}`), this.window, (done) => {
+        upsertBatch(); // a window's records are all in the set before the next window is awaited
         // Records spread evenly over the shards: after the first window, size the tables once for the rest instead
         // of letting them grow step by step through the load.
         if (reserved) return;
@@ -613,6 +625,7 @@ export class RedisIntelSync {
         const factor = (SHARD_COUNT - done) / done;
         for (const [kind, n] of byKind) if (kind !== 'domain' && n * factor >= 1024) target.reserve(kind, Math.ceil(n * factor));
       });
+      upsertBatch();
       const caught = await this.catchUp(target, pos);
       if (this.closed) return;
       if (caught === null) {
