@@ -25,7 +25,7 @@
  *   keeps look-alike (homograph) names out of the set.
  * - Wildcards and URLs are not indicators: "*.example.com" and "http://example.com/x" are rejected.
  */
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../net/address.js';
+import { formatIPv4, formatIPv6, IPV6_CANONICAL, IPV6_INVALID, parseIPv4, parseIPv6Form } from '../net/address.js';
 import { IndicatorError } from './errors.js';
 
 export type IndicatorKind = 'ipv4' | 'ipv6' | 'cidr4' | 'cidr6' | 'ip-port' | 'domain';
@@ -133,8 +133,11 @@ function countChar(text: string, code: number): number {
 }
 
 function ipv6Indicator(input: string, text: string): ParsedIndicator {
-  const v6 = requireIPv6(input, text);
-  return makeV6('ipv6', v6, 128, 0, 'any', formatIPv6(v6[0]!, v6[1]!, v6[2]!, v6[3]!));
+  const v6 = new Uint32Array(4);
+  const form = parseIPv6Form(text, v6);
+  if (form === IPV6_INVALID) throw badIPv6(input, text);
+  // Feeds mostly write the canonical text already: keep it rather than format it again.
+  return makeV6('ipv6', v6, 128, 0, 'any', form === IPV6_CANONICAL ? text : formatIPv6(v6[0]!, v6[1]!, v6[2]!, v6[3]!));
 }
 
 function requireIPv4(input: string, text: string): number {
@@ -151,14 +154,16 @@ function requireIPv4(input: string, text: string): number {
 
 function requireIPv6(input: string, text: string): Uint32Array {
   const words = new Uint32Array(4);
-  if (!parseIPv6(text, words)) {
-    throw new IndicatorError(
-      input,
-      `${JSON.stringify(text)} is not a valid IPv6 address`,
-      'IPv6 is up to eight groups of 1-4 hex digits separated by colons, one "::" at most, no zone id, e.g. 2001:db8::1',
-    );
-  }
+  if (parseIPv6Form(text, words) === IPV6_INVALID) throw badIPv6(input, text);
   return words;
+}
+
+function badIPv6(input: string, text: string): IndicatorError {
+  return new IndicatorError(
+    input,
+    `${JSON.stringify(text)} is not a valid IPv6 address`,
+    'IPv6 is up to eight groups of 1-4 hex digits separated by colons, one "::" at most, no zone id, e.g. 2001:db8::1',
+  );
 }
 
 function parseBracketed(input: string, text: string): ParsedIndicator {
