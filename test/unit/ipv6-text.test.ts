@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatIPv6, IPV6_CANONICAL, IPV6_INVALID, parseIPv4, parseIPv6, parseIPv6Form } from '../../src/net/address.js';
 import { prng, randInt } from '../intel/helpers.js';
 
-// The implementations before the one-pass parser (split, a regular expression per group, arrays): the reference.
+// The parser before the one-pass one (split, a regular expression per group, arrays): the reference.
 /**
  * Parses an IPv6 address (RFC 4291 text forms, including "::" compression and an embedded dotted IPv4 tail)
  * into `out` (four words). Returns false when invalid. Zone ids ("%eth0") are rejected: they mean nothing on a mirror.
@@ -44,29 +44,17 @@ function referenceParseIPv6(text: string, out: Uint32Array = new Uint32Array(4))
   return true;
 }
 
-/** Formats four words as RFC 5952 canonical text (lower case, longest zero run of 2+ groups compressed). */
+/**
+ * RFC 5952 text written independently of the code under test: lower-case groups, and the first of the longest runs
+ * of two or more zero groups, found by a regular expression over a string with one letter per group, as "::".
+ */
 function referenceFormatIPv6(w0: number, w1: number, w2: number, w3: number): string {
-  const g = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const left = hex.slice(0, bestStart).join(':');
-  const right = hex.slice(bestStart + bestLen).join(':');
-  return `${left}::${right}`;
+  const hex = [w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff].map((x) => x.toString(16));
+  const shape = hex.map((x) => (x === '0' ? 'z' : 'g')).join('');
+  let run: RegExpMatchArray | null = null;
+  for (const m of shape.matchAll(/z{2,}/g)) if (run === null || m[0].length > run[0].length) run = m;
+  if (run === null) return hex.join(':');
+  return `${hex.slice(0, run.index).join(':')}::${hex.slice(run.index! + run[0].length).join(':')}`;
 }
 
 function randomWord(rand: () => number): number {
