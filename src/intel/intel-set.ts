@@ -191,7 +191,7 @@ export class IntelSet {
   }
 
   /** What prefetchAll() read for one entry (its key's slot and filter word, its explicit id's), folded into a number. */
-  prefetch(entry: PreparedEntry): number {
+  private prefetch(entry: PreparedEntry): number {
     const kind = kindIdOf(entry.indicator);
     this.keyFromIndicator(kind, entry.indicator);
     let touched = this.index.touch(kind);

@@ -88,7 +88,7 @@ export class U32Table {
 
   /**
    * Reads what a get() or set() of `key` reads first, the filter word and the home slot, and changes nothing. A
-   * caller that touches a batch of keys before changing them has their cache misses overlap (IntelSet.prefetch).
+   * caller that touches a batch of keys before changing them has their cache misses overlap (IntelSet.prefetchAll).
    * Returns a number made of what it read, so that the reads cannot be dropped as unused.
    */
   touch(key: number): number {

@@ -41,7 +41,7 @@ export function formatIPv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-/** Groups of the address being parsed (parseIPv6 is not re-entrant, and allocates nothing). */
+/** Scratch groups for parseIPv6Form and formatIPv6, so that neither allocates (neither is re-entrant). */
 const GROUPS = new Int32Array(8);
 
 /**
