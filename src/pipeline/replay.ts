@@ -114,14 +114,16 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
       result.format = opened.format;
       const size = opened.size;
       let sinceCheck = 0;
+      // Read once: a property read first reached at packet 65,536 would deoptimise the whole inlined packet loop.
+      const onProgress = options.onProgress;
       while (source.next()) {
         engine.handleSource(source);
-        if (++sinceCheck === PROGRESS_EVERY_PACKETS && options.onProgress) {
+        if (onProgress !== undefined && ++sinceCheck === PROGRESS_EVERY_PACKETS) {
           sinceCheck = 0;
           const now = performance.now();
           if (now >= nextProgress) {
             nextProgress = now + PROGRESS_INTERVAL_MS;
-            options.onProgress({ file: path, fileIndex, fileCount: options.files.length, offset: source.recordOffset, size, packets: engine.counters.packets, seconds: (now - started) / 1000 });
+            onProgress({ file: path, fileIndex, fileCount: options.files.length, offset: source.recordOffset, size, packets: engine.counters.packets, seconds: (now - started) / 1000 });
           }
         }
       }
