@@ -76,24 +76,13 @@ export class PcapReader implements PacketSource {
       if (file.available === 0) return false;
       throw new CaptureFileError(file.path, file.offset, `truncated record header (${file.available} of ${RECORD_HEADER} bytes)`);
     }
-    const b = file.buf;
     const p = file.pos;
-    let sec: number, frac: number, incl: number, orig: number;
-    if (this.little) {
-      sec = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
-      frac = b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16) | (b[p + 7]! << 24);
-      incl = b[p + 8]! | (b[p + 9]! << 8) | (b[p + 10]! << 16) | (b[p + 11]! << 24);
-      orig = b[p + 12]! | (b[p + 13]! << 8) | (b[p + 14]! << 16) | (b[p + 15]! << 24);
-    } else {
-      sec = (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
-      frac = (b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!;
-      incl = (b[p + 8]! << 24) | (b[p + 9]! << 16) | (b[p + 10]! << 8) | b[p + 11]!;
-      orig = (b[p + 12]! << 24) | (b[p + 13]! << 16) | (b[p + 14]! << 8) | b[p + 15]!;
-    }
-    sec >>>= 0;
-    frac >>>= 0;
-    incl >>>= 0;
-    orig >>>= 0;
+    const v = file.view;
+    const little = this.little;
+    const sec = v.getUint32(p, little);
+    const frac = v.getUint32(p + 4, little);
+    let incl = v.getUint32(p + 8, little);
+    let orig = v.getUint32(p + 12, little);
     let inclField = 8;
     if (this.lengthsSwapped === 'yes' || (this.lengthsSwapped === 'maybe' && incl > orig)) {
       const t = incl;

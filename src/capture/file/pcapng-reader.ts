@@ -58,15 +58,11 @@ export class PcapngReader implements PacketSource {
   }
 
   private u32(p: number): number {
-    const b = this.file.buf;
-    return this.little
-      ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
-      : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+    return this.file.view.getUint32(p, this.little);
   }
 
   private u16(p: number): number {
-    const b = this.file.buf;
-    return this.little ? b[p]! | (b[p + 1]! << 8) : (b[p]! << 8) | b[p + 1]!;
+    return this.file.view.getUint16(p, this.little);
   }
 
   next(): boolean {
