@@ -32,7 +32,7 @@ const MAX_MPLS_LABELS = 16;
 
 export function decodeEthernet(pkt: DecodedPacket, off: number): number {
   if (off + ETHERNET_HEADER > pkt.capturedEnd) return pkt.fail(DecodeError.ethernet_truncated);
-  return decodeEtherType(pkt, be16(pkt.data, off + 12), off + ETHERNET_HEADER);
+  return decodeEtherType(pkt, be16(pkt.view, off + 12), off + ETHERNET_HEADER);
 }
 
 /** Follows a chain of EtherTypes (VLAN tags, MPLS, PPPoE, ...) down to IP. */
@@ -52,11 +52,11 @@ export function decodeEtherType(pkt: DecodedPacket, type: number, off: number): 
       case EtherType.QINQ_OLD2: {
         if (off + 4 > end) return pkt.fail(DecodeError.vlan_truncated);
         if (++tags > MAX_VLAN_TAGS) return pkt.fail(DecodeError.vlan_too_many_tags);
-        const vid = be16(d, off) & 0x0fff;
+        const vid = be16(pkt.view, off) & 0x0fff;
         if (pkt.vlanCount === 0) pkt.vlan0 = vid;
         else if (pkt.vlanCount === 1) pkt.vlan1 = vid;
         pkt.vlanCount++;
-        type = be16(d, off + 2);
+        type = be16(pkt.view, off + 2);
         off += 4;
         continue;
       }
@@ -66,14 +66,14 @@ export function decodeEtherType(pkt: DecodedPacket, type: number, off: number): 
       case EtherType.PPPOE_SESSION:
         // version/type, code, session id, length: then a 2-byte PPP protocol.
         if (off + 8 > end) return pkt.fail(DecodeError.pppoe_truncated);
-        return decodePppProtocol(pkt, be16(d, off + 6), off + 8);
+        return decodePppProtocol(pkt, be16(pkt.view, off + 6), off + 8);
       case EtherType.TRANSPARENT_ETHERNET:
         // Ethernet in Ethernet: a nesting level like any tunnel, so a crafted chain cannot recurse without end.
         if (!enterTunnel(pkt)) return DecodeResult.error;
         return decodeInnerEthernet(pkt, off, 0);
       case EtherType.VNTAG:
         if (off + 6 > end) return pkt.fail(DecodeError.vntag_truncated);
-        type = be16(d, off + 4);
+        type = be16(pkt.view, off + 4);
         off += 6;
         continue;
       case EtherType.FABRICPATH:
@@ -91,7 +91,7 @@ export function decodeEtherType(pkt: DecodedPacket, type: number, off: number): 
         if (d[off] !== 0xaa || d[off + 1] !== 0xaa || d[off + 2] !== 0x03) return pkt.noFlow(NoFlowReason.non_ip);
         if (off + 8 > end) return pkt.fail(DecodeError.llc_truncated);
         if (++tags > MAX_VLAN_TAGS) return pkt.fail(DecodeError.vlan_too_many_tags);
-        type = be16(d, off + 6);
+        type = be16(pkt.view, off + 6);
         off += 8;
         continue;
     }

@@ -28,8 +28,8 @@ export function decodeGre(pkt: DecodedPacket, off: number, length: number): numb
   const d = pkt.data;
   const end = pkt.capturedEnd;
   if (off + 4 > end || length < 4) return pkt.fail(DecodeError.gre_truncated);
-  const flags = be16(d, off);
-  const proto = be16(d, off + 2);
+  const flags = be16(pkt.view, off);
+  const proto = be16(pkt.view, off + 2);
   const version = flags & 7;
   let headerLength = 4;
   if (version === 0) {
@@ -52,10 +52,10 @@ export function decodeGre(pkt: DecodedPacket, off: number, length: number): numb
       // Type I has no ERSPAN header (and no sequence number); type II has an 8-byte one.
       if (!(flags & GRE_SEQUENCE)) return decodeInnerEthernet(pkt, inner, 0);
       if (inner + 8 > end) return pkt.fail(DecodeError.erspan_truncated);
-      return decodeInnerEthernet(pkt, inner + 8, be16(d, inner) & 0x0fff);
+      return decodeInnerEthernet(pkt, inner + 8, be16(pkt.view, inner) & 0x0fff);
     case PROTO_ERSPAN_3: {
       if (inner + 12 > end) return pkt.fail(DecodeError.erspan_truncated);
-      const vlan = be16(d, inner) & 0x0fff;
+      const vlan = be16(pkt.view, inner) & 0x0fff;
       const hasPlatformHeader = d[inner + 11]! & 1;
       const frameType = (d[inner + 10]! >> 2) & 0x1f;
       const payload = inner + 12 + (hasPlatformHeader ? 8 : 0);

@@ -15,7 +15,7 @@ export function decodeIpv4(pkt: DecodedPacket, off: number): number {
   if (headerLength < MIN_HEADER) return pkt.fail(DecodeError.ipv4_bad_header_length);
   if (off + headerLength > end) return pkt.fail(DecodeError.ipv4_truncated);
   const onWire = end + pkt.wireExtra - off;
-  let total = be16(d, off + 2);
+  let total = be16(pkt.view, off + 2);
   if (total === 0) {
     // Captured on the sending host before segmentation offload filled in the length.
     pkt.anomaly = DecodeError.ipv4_total_length_zero;
@@ -28,17 +28,17 @@ export function decodeIpv4(pkt: DecodedPacket, off: number): number {
   pkt.ipHeaderLength = headerLength;
   pkt.ipTotalLength = total;
   pkt.ttl = d[off + 8]!;
-  pkt.ipId = be16(d, off + 4);
+  pkt.ipId = be16(pkt.view, off + 4);
   pkt.src0 = 0;
   pkt.src1 = 0;
   pkt.src2 = 0xffff;
-  pkt.src3 = be32(d, off + 12);
+  pkt.src3 = be32(pkt.view, off + 12);
   pkt.dst0 = 0;
   pkt.dst1 = 0;
   pkt.dst2 = 0xffff;
-  pkt.dst3 = be32(d, off + 16);
+  pkt.dst3 = be32(pkt.view, off + 16);
 
-  const fragment = be16(d, off + 6);
+  const fragment = be16(pkt.view, off + 6);
   if (fragment & 0x3fff) {
     pkt.isFragment = true;
     // Only the first fragment carries the L4 header: later ones cannot be tied to a flow without reassembly.

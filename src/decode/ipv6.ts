@@ -21,7 +21,7 @@ export function decodeIpv6(pkt: DecodedPacket, off: number): number {
   if (off + HEADER > end) return pkt.fail(DecodeError.ipv6_truncated);
   if (d[off]! >> 4 !== 6) return pkt.fail(DecodeError.ipv6_bad_version);
   const onWire = end + pkt.wireExtra - off;
-  let payloadLength = be16(d, off + 4);
+  let payloadLength = be16(pkt.view, off + 4);
   let next = d[off + 6]!;
 
   pkt.ipVersion = 6;
@@ -29,18 +29,18 @@ export function decodeIpv6(pkt: DecodedPacket, off: number): number {
   pkt.ipHeaderLength = HEADER;
   pkt.ttl = d[off + 7]!;
   pkt.ipId = 0;
-  pkt.src0 = be32(d, off + 8);
-  pkt.src1 = be32(d, off + 12);
-  pkt.src2 = be32(d, off + 16);
-  pkt.src3 = be32(d, off + 20);
-  pkt.dst0 = be32(d, off + 24);
-  pkt.dst1 = be32(d, off + 28);
-  pkt.dst2 = be32(d, off + 32);
-  pkt.dst3 = be32(d, off + 36);
+  pkt.src0 = be32(pkt.view, off + 8);
+  pkt.src1 = be32(pkt.view, off + 12);
+  pkt.src2 = be32(pkt.view, off + 16);
+  pkt.src3 = be32(pkt.view, off + 20);
+  pkt.dst0 = be32(pkt.view, off + 24);
+  pkt.dst1 = be32(pkt.view, off + 28);
+  pkt.dst2 = be32(pkt.view, off + 32);
+  pkt.dst3 = be32(pkt.view, off + 36);
 
   // A zero payload length with a hop-by-hop header is a jumbogram (RFC 2675): the length is in an option.
   if (payloadLength === 0 && next === NH_HOP_BY_HOP) {
-    const jumbo = findJumboLength(d, off + HEADER, end);
+    const jumbo = findJumboLength(d, pkt.view, off + HEADER, end);
     if (jumbo > 0) payloadLength = jumbo;
   }
   if (HEADER + payloadLength > onWire) return pkt.fail(DecodeError.ipv6_bad_payload_length);
@@ -67,10 +67,10 @@ export function decodeIpv6(pkt: DecodedPacket, off: number): number {
         break;
       case NH_FRAGMENT: {
         if (o + 8 > end || o + 8 > limit) return pkt.fail(DecodeError.ipv6_extension_truncated);
-        const offsetAndFlags = be16(d, o + 2);
+        const offsetAndFlags = be16(pkt.view, o + 2);
         if (offsetAndFlags & 0xfff9) {
           pkt.isFragment = true;
-          pkt.ipId = be32(d, o + 4);
+          pkt.ipId = be32(pkt.view, o + 4);
           if (offsetAndFlags & 0xfff8) return pkt.noFlow(NoFlowReason.ipv6_fragment);
         }
         // First fragment, or an atomic fragment (offset 0, no more): the L4 header follows.
@@ -88,7 +88,7 @@ export function decodeIpv6(pkt: DecodedPacket, off: number): number {
   }
 }
 
-function findJumboLength(d: Uint8Array, o: number, end: number): number {
+function findJumboLength(d: Uint8Array, v: DataView, o: number, end: number): number {
   if (o + 2 > end) return 0;
   const stop = Math.min(end, o + ((d[o + 1]! + 1) << 3));
   let p = o + 2;
@@ -100,7 +100,7 @@ function findJumboLength(d: Uint8Array, o: number, end: number): number {
     }
     if (p + 2 > stop) return 0;
     const len = d[p + 1]!;
-    if (type === OPT_JUMBO && len === 4 && p + 6 <= stop) return be32(d, p + 2);
+    if (type === OPT_JUMBO && len === 4 && p + 6 <= stop) return be32(v, p + 2);
     p += 2 + len;
   }
   return 0;

@@ -14,7 +14,6 @@ const NFLOG_PAYLOAD = 9;
 
 /** Entry point below the capture source: dispatches on the link type of the record. */
 export function decodeLinkLayer(pkt: DecodedPacket, off: number): number {
-  const d = pkt.data;
   const end = pkt.capturedEnd;
   switch (pkt.linkType) {
     case LinkType.ETHERNET:
@@ -31,10 +30,10 @@ export function decodeLinkLayer(pkt: DecodedPacket, off: number): number {
       return decodeIpv6(pkt, off);
     case LinkType.LINUX_SLL:
       if (off + SLL_HEADER > end) return pkt.fail(DecodeError.sll_truncated);
-      return decodeEtherType(pkt, be16(d, off + 14), off + SLL_HEADER);
+      return decodeEtherType(pkt, be16(pkt.view, off + 14), off + SLL_HEADER);
     case LinkType.LINUX_SLL2:
       if (off + SLL2_HEADER > end) return pkt.fail(DecodeError.sll_truncated);
-      return decodeEtherType(pkt, be16(d, off), off + SLL2_HEADER);
+      return decodeEtherType(pkt, be16(pkt.view, off), off + SLL2_HEADER);
     case LinkType.NULL:
     case LinkType.LOOP:
       return decodeNull(pkt, off);

@@ -40,8 +40,8 @@ export function decodeTransport(pkt: DecodedPacket, proto: number, off: number, 
     case PROTO_DCCP:
       // Both start with 16-bit source and destination ports: enough to key the flow.
       if (off + 4 <= pkt.capturedEnd && length >= 4) {
-        pkt.srcPort = be16(pkt.data, off);
-        pkt.dstPort = be16(pkt.data, off + 2);
+        pkt.srcPort = be16(pkt.view, off);
+        pkt.dstPort = be16(pkt.view, off + 2);
       }
       pkt.payloadOffset = off;
       pkt.payloadLength = length;
@@ -64,12 +64,12 @@ function decodeTcp(pkt: DecodedPacket, off: number, length: number): number {
   if (headerLength > length) {
     return pkt.fail(pkt.isFragment ? DecodeError.fragment_l4_header_split : DecodeError.tcp_bad_header_length);
   }
-  pkt.srcPort = be16(d, off);
-  pkt.dstPort = be16(d, off + 2);
-  pkt.seq = be32(d, off + 4);
-  pkt.ack = be32(d, off + 8);
+  pkt.srcPort = be16(pkt.view, off);
+  pkt.dstPort = be16(pkt.view, off + 2);
+  pkt.seq = be32(pkt.view, off + 4);
+  pkt.ack = be32(pkt.view, off + 8);
   pkt.tcpFlags = d[off + 13]!;
-  pkt.window = be16(d, off + 14);
+  pkt.window = be16(pkt.view, off + 14);
   pkt.tcpHeaderLength = headerLength;
   pkt.payloadOffset = off + headerLength;
   pkt.payloadLength = length - headerLength;
@@ -107,18 +107,17 @@ function decodeTcpOptions(pkt: DecodedPacket, o: number, end: number, cut: boole
       if (len < 2 || !cut) pkt.anomaly = DecodeError.tcp_bad_option;
       return;
     }
-    if (kind === OPT_MSS && len === 4) pkt.mss = be16(d, o + 2);
+    if (kind === OPT_MSS && len === 4) pkt.mss = be16(pkt.view, o + 2);
     else if (kind === OPT_WINDOW_SCALE && len === 3) pkt.windowScale = Math.min(d[o + 2]!, 14); // RFC 7323 caps the shift at 14
     o += len;
   }
 }
 
 function decodeUdp(pkt: DecodedPacket, off: number, length: number): number {
-  const d = pkt.data;
   if (off + 8 > pkt.capturedEnd || length < 8) {
     return pkt.fail(pkt.isFragment && length < 8 ? DecodeError.fragment_l4_header_split : DecodeError.udp_truncated);
   }
-  let udpLength = be16(d, off + 4);
+  let udpLength = be16(pkt.view, off + 4);
   if (udpLength === 0 && pkt.ipVersion === 6 && pkt.l4Protocol === IpProto.UDP) udpLength = length; // jumbogram
   if (udpLength < 8) return pkt.fail(DecodeError.udp_bad_length);
   if (udpLength > length) {
@@ -126,8 +125,8 @@ function decodeUdp(pkt: DecodedPacket, off: number, length: number): number {
     pkt.anomaly = DecodeError.udp_length_exceeds_ip;
     udpLength = length;
   }
-  pkt.srcPort = be16(d, off);
-  pkt.dstPort = be16(d, off + 2);
+  pkt.srcPort = be16(pkt.view, off);
+  pkt.dstPort = be16(pkt.view, off + 2);
   pkt.payloadOffset = off + 8;
   pkt.payloadLength = udpLength - 8;
   const tunnel = decodeUdpTunnel(pkt, off + 8, udpLength - 8);
@@ -151,7 +150,7 @@ function decodeIcmp(pkt: DecodedPacket, off: number, length: number): number {
   const echo = v6 ? type === 128 || type === 129 : type === 0 || type === 8;
   if (echo && off + 8 <= pkt.capturedEnd && length >= 8) {
     // The same id in both "ports" keeps request and reply in one bidirectional flow.
-    const id = be16(d, off + 4);
+    const id = be16(pkt.view, off + 4);
     pkt.srcPort = id;
     pkt.dstPort = id;
   }

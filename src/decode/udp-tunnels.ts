@@ -114,7 +114,7 @@ function decodeGeneve(pkt: DecodedPacket, off: number, length: number): number {
   if (length < 8 || off + 8 > pkt.capturedEnd) return NOT_A_TUNNEL;
   if (d[off]! >> 6 !== 0) return NOT_A_TUNNEL; // version 0 is the only one
   const headerLength = 8 + ((d[off]! & 0x3f) << 2);
-  const proto = be16(d, off + 2);
+  const proto = be16(pkt.view, off + 2);
   if (proto !== 0x6558 && proto !== 0x0800 && proto !== 0x86dd) return NOT_A_TUNNEL;
   if (headerLength > length || off + headerLength > pkt.capturedEnd) return pkt.fail(DecodeError.geneve_truncated);
   if (!enterTunnel(pkt)) return DecodeResult.error;
@@ -161,7 +161,7 @@ function decodeTeredo(pkt: DecodedPacket, off: number, length: number): number {
   }
   if (o + 2 <= end && d[o] === 0 && d[o + 1] === 0) o += 8;
   // Only a plausible IPv6 header makes this Teredo (Wireshark uses the same heuristic).
-  if (o + 40 > end || d[o]! >> 4 !== 6 || 40 + be16(d, o + 4) > off + length - o) return NOT_A_TUNNEL;
+  if (o + 40 > end || d[o]! >> 4 !== 6 || 40 + be16(pkt.view, o + 4) > off + length - o) return NOT_A_TUNNEL;
   if (!enterTunnel(pkt)) return DecodeResult.error;
   return decodeIpv6(pkt, o);
 }
