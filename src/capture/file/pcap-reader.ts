@@ -72,7 +72,8 @@ export class PcapReader implements PacketSource {
 
   next(): boolean {
     const file = this.file;
-    if (!file.ensure(RECORD_HEADER)) {
+    // The chunk usually holds the whole record: ensure() is called only when it does not.
+    if (file.end - file.pos < RECORD_HEADER && !file.ensure(RECORD_HEADER)) {
       if (file.available === 0) return false;
       throw new CaptureFileError(file.path, file.offset, `truncated record header (${file.available} of ${RECORD_HEADER} bytes)`);
     }
@@ -93,8 +94,8 @@ export class PcapReader implements PacketSource {
     if (incl > MAX_RECORD_BYTES) {
       throw new CaptureFileError(file.path, file.offset + inclField, `impossible record length ${incl} (limit ${MAX_RECORD_BYTES})`, 'the file is corrupt from here on');
     }
-    this.recordOffset = file.offset;
-    if (!file.ensure(RECORD_HEADER + incl)) {
+    this.recordOffset = file.base + p;
+    if (file.end - p < RECORD_HEADER + incl && !file.ensure(RECORD_HEADER + incl)) {
       throw new CaptureFileError(file.path, file.offset, `truncated record: header says ${incl} bytes, only ${file.available - RECORD_HEADER} remain`);
     }
     this.data = file.buf;
