@@ -80,6 +80,28 @@ describe('pcapng', () => {
     expect(BigInt(p.tsSec) * 1_000_000_000n + BigInt(p.tsNsec)).toBe(ticks);
   });
 
+  it('timestamps below and above 2^53 ticks agree with exact integer division, for decimal and binary resolutions', () => {
+    // The reader divides ticks below 2^53 as one double (one division and a rounding correction) and larger ones
+    // in 16-bit steps: both must give what BigInt division gives, at every tick count near a second's boundary.
+    let seed = 7;
+    const next = (): bigint => BigInt((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0));
+    const resolutions: [number, bigint][] = [[6, 1_000_000n], [9, 1_000_000_000n], [3, 1000n], [0x80 | 20, 1n << 20n], [7, 10_000_000n]];
+    for (const [tsresol, perSecond] of resolutions) {
+      const ticks: bigint[] = [];
+      for (let i = 0; i < 60; i++) {
+        const hi = i < 40 ? next() % 0x200000n : 0x200000n + (next() % 0x1000000n); // half below 2^53, a third above
+        const t = (hi << 32n) | next();
+        ticks.push(t, (t / perSecond) * perSecond, (t / perSecond) * perSecond - 1n); // and on either side of a second
+      }
+      const blocks: B.NgBlock[] = [{ type: 'shb' }, { type: 'idb', linkType: 1, tsresol }];
+      for (const t of ticks) blocks.push({ type: 'epb', iface: 0, ticks: t, data: ethFrame });
+      const packets = readAll(tmp.write(B.buildPcapng(blocks).bytes)).packets;
+      const actual = packets.map((p) => [BigInt(p.tsSec), BigInt(p.tsNsec)]);
+      const expected = ticks.map((t) => [t / perSecond, ((t % perSecond) * 1_000_000_000n) / perSecond]);
+      expect(actual, `tsresol ${tsresol}`).toEqual(expected);
+    }
+  });
+
   it('resolutions finer than 2^-32 s keep nanosecond precision too', () => {
     const cases: [number, bigint, number, number][] = [
       [10, 17_000_000_001_234_567_891n, 1_700_000_000, 123_456_789], // 10^-10 s

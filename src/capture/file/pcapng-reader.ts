@@ -68,13 +68,14 @@ export class PcapngReader implements PacketSource {
   next(): boolean {
     const file = this.file;
     for (;;) {
-      if (!file.ensure(MIN_BLOCK)) {
+      // The chunk usually holds the whole block: ensure() is called only when it does not.
+      if (file.end - file.pos < MIN_BLOCK && !file.ensure(MIN_BLOCK)) {
         if (file.available === 0) return false;
         throw new CaptureFileError(file.path, file.offset, `truncated block header (${file.available} bytes left)`);
       }
       const start = file.pos;
-      const blockOffset = file.offset;
-      const rawType = file.buf.readUInt32LE(start);
+      const blockOffset = file.base + start;
+      const rawType = file.view.getUint32(start, true);
       if (rawType === BLOCK_SHB) {
         this.readSectionHeader();
         continue;
@@ -84,7 +85,7 @@ export class PcapngReader implements PacketSource {
       if (length < MIN_BLOCK || length % 4 !== 0 || length > MAX_BLOCK_BYTES) {
         throw new CaptureFileError(file.path, blockOffset + 4, `invalid block length ${length} for block type 0x${type.toString(16)}`);
       }
-      if (!file.ensure(length)) {
+      if (file.end - start < length && !file.ensure(length)) {
         throw new CaptureFileError(file.path, blockOffset, `truncated block: type 0x${type.toString(16)} says ${length} bytes, only ${file.available} remain`);
       }
       const p = file.pos; // ensure() may have moved the data
@@ -222,7 +223,20 @@ export class PcapngReader implements PacketSource {
     const div = desc.unitsPerSecond;
     let sec: number;
     let rem: number;
-    if (div <= 4294967296) {
+    if (hi < 0x200000 && div <= 4294967296) {
+      // Below 2^53 ticks (microseconds until the year 2255): one exact double and one division, then a correction
+      // for the quotient's rounding, since every product here stays exact. The same result as the steps below.
+      const ticks = hi * 4294967296 + lo;
+      sec = Math.floor(ticks / div);
+      rem = ticks - sec * div;
+      if (rem < 0) {
+        sec--;
+        rem += div;
+      } else if (rem >= div) {
+        sec++;
+        rem -= div;
+      }
+    } else if (div <= 4294967296) {
       const hiq = Math.floor(hi / div);
       const hir = hi - hiq * div;
       const x = hir * 65536 + (lo >>> 16);
