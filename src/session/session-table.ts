@@ -627,6 +627,15 @@ export class SessionTable {
   }
 
   /** Intel version the cached verdict was computed at. */
+  /**
+   * Whether the session's cached verdict was computed at intel version `version`, found no entry, and nothing is
+   * being done about the session: a packet of such a session needs no more of the match stage.
+   */
+  settled(s: number, version: number): boolean {
+    const r = s * ROW_WORDS;
+    return this.rows[r + W_VERDICT_VERSION] === version >>> 0 && this.rows[r + W_VERDICT] === NO_VERDICT && (this.rows[r + W_INFO]! & FLAG_RESPONDING) === 0;
+  }
+
   verdictVersion(s: number): number {
     return this.rows[s * ROW_WORDS + W_VERDICT_VERSION]!;
   }
