@@ -164,7 +164,10 @@ export class SessionTable {
     const meta = ((proto << 24) | (this.vlanTracking ? frameVlan : 0)) >>> 0;
     const forwardPorts = ((pkt.srcPort << 16) | pkt.dstPort) >>> 0;
     const reversePorts = ((pkt.dstPort << 16) | pkt.srcPort) >>> 0;
-    const h = flowHash(pkt, meta);
+    // IPv4 addresses are stored IPv4-mapped (0, 0, 0xffff, a): an IPv4 flow hashes and compares its last words only.
+    const v4 = pkt.ipVersion === 4;
+    const family = v4 ? FLAG_IPV4 : 0;
+    const h = v4 ? flowHashV4(pkt, meta) : flowHash(pkt, meta);
 
     const rows = this.rows;
     const slots = this.slots;
@@ -177,13 +180,15 @@ export class SessionTable {
       if (slots[2 * slot] !== h) continue;
       const s = entry - 1;
       const r = s * ROW_WORDS;
-      if (rows[r + W_META] !== meta) continue;
+      // The family is part of the key: an IPv6 packet between IPv4-mapped addresses is not the IPv4 flow.
+      if (rows[r + W_META] !== meta || (rows[r + W_INFO]! & FLAG_IPV4) !== family) continue;
       const ports = rows[r + W_PORTS];
       if (
         ports === forwardPorts &&
         rows[r + 3] === pkt.src3 && rows[r + 7] === pkt.dst3 &&
-        rows[r] === pkt.src0 && rows[r + 1] === pkt.src1 && rows[r + 2] === pkt.src2 &&
-        rows[r + 4] === pkt.dst0 && rows[r + 5] === pkt.dst1 && rows[r + 6] === pkt.dst2
+        (v4 || (
+          rows[r] === pkt.src0 && rows[r + 1] === pkt.src1 && rows[r + 2] === pkt.src2 &&
+          rows[r + 4] === pkt.dst0 && rows[r + 5] === pkt.dst1 && rows[r + 6] === pkt.dst2))
       ) {
         session = s;
         dir = 0;
@@ -192,8 +197,9 @@ export class SessionTable {
       if (
         ports === reversePorts &&
         rows[r + 3] === pkt.dst3 && rows[r + 7] === pkt.src3 &&
-        rows[r] === pkt.dst0 && rows[r + 1] === pkt.dst1 && rows[r + 2] === pkt.dst2 &&
-        rows[r + 4] === pkt.src0 && rows[r + 5] === pkt.src1 && rows[r + 6] === pkt.src2
+        (v4 || (
+          rows[r] === pkt.dst0 && rows[r + 1] === pkt.dst1 && rows[r + 2] === pkt.dst2 &&
+          rows[r + 4] === pkt.src0 && rows[r + 5] === pkt.src1 && rows[r + 6] === pkt.src2))
       ) {
         session = s;
         dir = 1;
@@ -692,6 +698,21 @@ function flowHash(pkt: DecodedPacket, meta: number): number {
   h ^= h >>> 15;
   h = Math.imul(h, 0x85ebca6b);
   return h ^ (h >>> 13);
+}
+
+/** flowHash for an IPv4 packet, whose first three address words are always 0, 0, 0xffff. */
+function flowHashV4(pkt: DecodedPacket, meta: number): number {
+  const a = endpointHashV4(pkt.src3, pkt.srcPort);
+  const b = endpointHashV4(pkt.dst3, pkt.dstPort);
+  let h = Math.imul((a + b) ^ meta, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x85ebca6b);
+  return h ^ (h >>> 13);
+}
+
+function endpointHashV4(w3: number, port: number): number {
+  const h = Math.imul(w3, 0xcc9e2d51) + port;
+  return Math.imul(h ^ (h >>> 16), 0x1b873593);
 }
 
 function endpointHash(w0: number, w1: number, w2: number, w3: number, port: number): number {

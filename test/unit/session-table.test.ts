@@ -262,6 +262,19 @@ describe('IPv6', () => {
     const ids = base.map((src) => track(t, udpFrame(src, '2001:db8::ff', 1, 2), 1));
     expect(new Set(ids).size).toBe(base.length);
   });
+
+  it('an IPv6 flow between IPv4-mapped addresses is not the IPv4 flow between the same addresses', () => {
+    // Both are stored as the same eight words; the family is part of the key (IPv4 flows compare only the last words).
+    const t = new SessionTable({ capacity: 16 });
+    const v4 = track(t, udpFrame('198.18.0.1', '198.18.0.2', 1000, 53), 1);
+    const mapped = track(t, udpFrame('::ffff:c612:1', '::ffff:c612:2', 1000, 53), 1);
+    expect(mapped).not.toBe(v4);
+    expect(addrWords(t, mapped)).toEqual(addrWords(t, v4));
+    expect([t.isIpv4(v4), t.isIpv4(mapped)]).toEqual([true, false]);
+    expect(track(t, udpFrame('198.18.0.2', '198.18.0.1', 53, 1000), 2)).toBe(v4);
+    expect(track(t, udpFrame('::ffff:c612:2', '::ffff:c612:1', 53, 1000), 2)).toBe(mapped);
+    expect(t.active).toBe(2);
+  });
 });
 
 describe('VLAN tracking', () => {
