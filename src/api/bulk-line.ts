@@ -29,6 +29,7 @@ interface Shape {
   readonly source: string;
   readonly reason: string;
   readonly tags: readonly string[];
+  readonly profileSlot: number;
   readonly action: IntelAction;
   readonly actionCode: number;
   readonly expiresAt: number;
@@ -94,6 +95,7 @@ export class BulkLineValidator {
         source: entry.source,
         reason: entry.reason,
         tags: entry.tags,
+        profileSlot: entry.profileSlot,
         action: entry.action,
         actionCode: entry.actionCode,
         expiresAt: entry.expiresAt,
@@ -141,6 +143,7 @@ export class BulkLineValidator {
       source: shape.source,
       reason: shape.reason,
       tags: shape.tags,
+      profileSlot: shape.profileSlot,
     };
   }
 }

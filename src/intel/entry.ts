@@ -10,7 +10,7 @@ import { actionCode, parseAction, type IntelAction } from './action.js';
 import { IntelEntryError } from './errors.js';
 import { parseExpiry } from './expiry.js';
 import { parseIndicator, type ParsedIndicator, type ParseIndicatorOptions } from './indicator.js';
-import { detachString } from './interner.js';
+import { detachString, profileSlot } from './interner.js';
 
 export interface IntelEntryInput {
   /** Indicator text (see indicator.ts) or an already parsed indicator. */
@@ -38,6 +38,11 @@ interface PreparedFields {
   readonly reason: string;
   /** Sorted, de-duplicated. */
   readonly tags: readonly string[];
+  /**
+   * The profile cache slot of (source, reason, tags) (interner.ts profileSlot), computed once for fields that many
+   * entries share (a load's repeated line tails), so that each entry does not hash the three strings again.
+   */
+  readonly profileSlot: number;
 }
 
 export interface PreparedEntry extends PreparedFields {
@@ -156,7 +161,7 @@ export function prepareParts(input: Omit<IntelEntryInput, 'indicator'>, options:
   const reason = text('reason', input.reason, MAX_REASON_LENGTH);
   const tags = memo === undefined ? normaliseTags(input.tags) : memoTags(memo, input.tags);
   const id = prepareId(input.id);
-  return { action, actionCode: actionCode(action), expiresAt, source, reason, tags, id };
+  return { action, actionCode: actionCode(action), expiresAt, source, reason, tags, profileSlot: profileSlot(source, reason, tags), id };
 }
 
 /** An id field, checked: null when there is none (absent or empty). */
@@ -178,6 +183,7 @@ export function entryFromParts(indicator: ParsedIndicator, parts: PreparedParts,
     source: parts.source,
     reason: parts.reason,
     tags: parts.tags,
+    profileSlot: parts.profileSlot,
   };
 }
 

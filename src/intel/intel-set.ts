@@ -739,7 +739,7 @@ export class IntelSet {
     for (let k = 0; k < w; k++) store.keys[index * w + k] = key[k]!;
     if (store.prefix) store.prefix[index] = indicator.prefixLength;
     if (store.strings) store.strings[index] = detachString(indicator.domain);
-    const profile = this.profiles.acquire(entry.source, entry.reason, entry.tags);
+    const profile = this.profiles.acquire(entry.source, entry.reason, entry.tags, entry.profileSlot);
     store.setProfile(index, profile);
     store.expiry[index] = entry.expiresAt;
     store.flags[index] = entry.actionCode | (entry.explicitId !== null ? FLAG_EXPLICIT_ID : 0);

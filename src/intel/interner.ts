@@ -105,9 +105,12 @@ export class ProfileTable {
   private readonly cacheTags = new Array<readonly string[]>(PROFILE_CACHE_SLOTS).fill([]);
   private readonly cacheId = new Int32Array(PROFILE_CACHE_SLOTS).fill(-1);
 
-  /** Profile id for the triple, adding it if new; takes one reference. */
-  acquire(source: string, reason: string, tags: readonly string[]): number {
-    const slot = profileSlot(source, reason, tags);
+  /**
+   * Profile id for the triple, adding it if new; takes one reference. `slot` is profileSlot() of the triple, when
+   * the caller has it already (a wrong one costs a cache miss, never a wrong id: the cache's strings are compared).
+   */
+  acquire(source: string, reason: string, tags: readonly string[], slot = profileSlot(source, reason, tags)): number {
+    if ((slot | 0) !== slot || slot < 0 || slot >= PROFILE_CACHE_SLOTS) slot = profileSlot(source, reason, tags);
     let id = this.cacheId[slot]!;
     if (id < 0 || source !== this.cacheSource[slot] || reason !== this.cacheReason[slot] || !sameTags(tags, this.cacheTags[slot]!)) {
       const tagKey = tags.length === 0 ? '' : tags.length === 1 ? tags[0]! : tags.join('\u0000');
@@ -201,7 +204,7 @@ const PROFILE_CACHE_SLOTS = 1 << PROFILE_CACHE_BITS;
  * CSV file (120 interleaved triples), the profile lookup then missed the cache most of the time and took 0.44 s of
  * the 1 M-line load.
  */
-function profileSlot(source: string, reason: string, tags: readonly string[]): number {
+export function profileSlot(source: string, reason: string, tags: readonly string[]): number {
   let h = mixText(mixText(0x2545f491, reason), source);
   const n = tags.length < 4 ? tags.length : 4;
   for (let i = 0; i < n; i++) h = mixText(h, tags[i]!);

@@ -44,6 +44,7 @@ export class LineRestMemo {
       source: detachString(parts.source),
       reason: detachString(parts.reason),
       tags: parts.tags,
+      profileSlot: parts.profileSlot,
       id: parts.id === null ? null : detachString(parts.id),
     }));
   }

@@ -4,7 +4,7 @@
  * order, the collisions, the caller's reuse of its tag array, and ids released and handed out again.
  */
 import { describe, expect, it } from 'vitest';
-import { ProfileTable } from '../../src/intel/interner.js';
+import { ProfileTable, profileSlot } from '../../src/intel/interner.js';
 
 const triple = (i: number): [string, string, string[]] => [`feed-${i % 7}`, `reason ${i % 50}: known bad`, [`family-${i % 3}`, `tier-${i % 5}`]];
 
@@ -24,6 +24,19 @@ describe('ProfileTable', () => {
     }
     expect(table.size).toBe(ids.size);
     expect(new Set(ids.values()).size).toBe(ids.size);
+  });
+
+  it('a slot given by the caller, right, wrong or out of range, never changes the answer', () => {
+    // Loads pass the slot their repeated line tails computed once (PreparedFields.profileSlot).
+    const plain = new ProfileTable();
+    const hinted = new ProfileTable();
+    for (let i = 0; i < 3000; i++) {
+      const [source, reason, tags] = triple(i);
+      const right = profileSlot(source, reason, tags);
+      const slot = [right, (right + 1) % 1024, -1, 1024, 1.5, NaN][i % 6]!;
+      expect(hinted.acquire(source, reason, tags, slot)).toBe(plain.acquire(source, reason, tags));
+    }
+    expect(hinted.size).toBe(plain.size);
   });
 
   it('a caller that changes its tag array after acquiring gets the id of the new content', () => {

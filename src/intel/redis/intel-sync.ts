@@ -16,6 +16,7 @@
  */
 import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { profileSlot } from '../interner.js';
 import type { PreparedEntry } from '../entry.js';
 import { parseIndicator, type IndicatorKind } from '../indicator.js';
 import { IntelSet } from '../intel-set.js';
@@ -825,15 +826,19 @@ function* preparedEntriesOf(set: IntelSet): Generator<PreparedEntry> {
     const text = set.indicatorOf(h);
     const id = set.idOf(h);
     const action = set.actionOf(h);
+    const source = set.sourceOf(h);
+    const reason = set.reasonOf(h);
+    const tags = set.tagsOf(h);
     yield {
       indicator: parseIndicator(text),
       explicitId: id === text ? null : id,
       action,
       actionCode: actionCode(action),
       expiresAt: set.expiresAt(h),
-      source: set.sourceOf(h),
-      reason: set.reasonOf(h),
-      tags: set.tagsOf(h),
+      source,
+      reason,
+      tags,
+      profileSlot: profileSlot(source, reason, tags),
     };
   }
 }

@@ -21,6 +21,7 @@
  */
 import { textAt } from '../../util/text-at.js';
 import { actionCode, type IntelAction } from '../action.js';
+import { profileSlot } from '../interner.js';
 import { MAX_ID_LENGTH, MAX_REASON_LENGTH, MAX_SOURCE_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, type PreparedEntry } from '../entry.js';
 import { IntelEntryError } from '../errors.js';
 import { EPOCH_THRESHOLD, MAX_EPOCH_SECONDS } from '../expiry.js';
@@ -185,7 +186,7 @@ function decodeWith(field: unknown, value: unknown, meta: RecordMeta | null): Pr
     if (CONTROL.test(meta.actor)) throw new MalformedRecordError(`actor of ${where} holds control characters`);
     meta.version = wholeNumber(value.slice(t9 + 1), 'version');
   }
-  return { indicator, explicitId, action, actionCode: actionCode(action), expiresAt, source, reason, tags };
+  return { indicator, explicitId, action, actionCode: actionCode(action), expiresAt, source, reason, tags, profileSlot: profileSlot(source, reason, tags) };
 }
 
 /**
