@@ -103,6 +103,9 @@ export class DecodedPacket {
       this.data = data;
       this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     }
+    // Every decoder checks its reads against capturedEnd. Kept inside the buffer, a caller's captured length past
+    // its end reads as a packet cut short by the snap length, rather than a DataView read past the end (a throw).
+    if (offset + capturedLength > data.length) capturedLength = Math.max(0, data.length - offset);
     this.capturedEnd = offset + capturedLength;
     this.wireExtra = wireLength > capturedLength ? wireLength - capturedLength : 0;
     this.linkType = linkType;

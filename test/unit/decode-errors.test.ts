@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { LinkType } from '../../src/capture/link-type.js';
 import { DecodeError, decodeErrorNames, decodeErrorsToObject, DECODE_ERROR_COUNT, type DecodeErrorName } from '../../src/decode/decode-error.js';
+import { decodePacket } from '../../src/decode/decoder.js';
+import { DecodedPacket, DecodeResult } from '../../src/decode/decoded-packet.js';
 import * as B from '../support/packet-builder.js';
 import { decode, resultName } from './decode-helpers.js';
 
@@ -127,5 +129,18 @@ describe('the reason table itself', () => {
     counts[DecodeError.fragment_l4_header_split] = 1;
     counts[DecodeError.none] = 99;
     expect(decodeErrorsToObject(counts)).toEqual({ tcp_truncated: 3, fragment_l4_header_split: 1 });
+  });
+});
+
+describe('a captured length past the end of the buffer', () => {
+  it('is a truncated packet, never a read past the buffer (the decoder reads through a DataView, which would throw)', () => {
+    const frame = eth4(B.ipv4({ proto: B.PROTO.TCP }, B.tcp({ sport: 1, dport: 2 }, B.pattern(10))));
+    const pkt = new DecodedPacket();
+    const got: string[] = [];
+    for (const cut of [13, 20, 33, 40, 53]) {
+      const r = decodePacket(pkt, frame.subarray(0, cut), 0, frame.length, frame.length, LinkType.ETHERNET);
+      got.push(`${r === DecodeResult.error ? decodeErrorNames[pkt.error] : r}`);
+    }
+    expect(got).toEqual(['ethernet_truncated', 'ipv4_truncated', 'ipv4_truncated', 'tcp_truncated', 'tcp_truncated']);
   });
 });
