@@ -42,10 +42,10 @@ const NO_VERDICT = 0xffffffff;
 /** How often (in capture seconds) expiry walks the list heads. */
 const EXPIRY_INTERVAL = 1;
 /**
- * Packets on which expiry runs whatever the time. V8 gives a function its type feedback only after a few calls, and
- * TurboFan compiles track() within the first few thousand packets: a branch it has no feedback for then costs a
- * deoptimisation and a second compile when first taken, a capture second later (~10 ms of a 0.3 s replay of a small
- * capture, measured). Expiring early is harmless: it ends only sessions past their timeout.
+ * Packets on which track() calls expire() even when no check is due, with the time of the last check (a walk that
+ * ends and moves nothing). V8 gives a function its type feedback only after its first calls, and TurboFan compiles
+ * track() within the first few thousand packets: a call it has no feedback for costs a deoptimisation and a second
+ * compile when first reached, a capture second later (~10 ms of a 0.3 s replay of a small capture, measured).
  */
 const EXPIRY_WARMUP_PACKETS = 64;
 
@@ -98,6 +98,8 @@ export class SessionTable {
   private readonly freeList: Int32Array;
   private freeCount = 0;
   private nextExpiryCheck = -Infinity;
+  /** Capture time of the last expiry walk. */
+  private lastExpiry = -Infinity;
   private expiryWarmup = EXPIRY_WARMUP_PACKETS;
 
   /** Direction of the packet last tracked: 0 = from the initiator, 1 = from the responder. */
@@ -158,7 +160,12 @@ export class SessionTable {
    */
   track(pkt: DecodedPacket, frameBytes: number): number {
     const ts = pkt.ts;
-    if (ts >= this.nextExpiryCheck) this.expire(ts);
+    const expiryDue = ts >= this.nextExpiryCheck;
+    if (expiryDue || this.expiryWarmup > 0) {
+      // One call site, so that the warm-up calls give it the feedback a due check needs (EXPIRY_WARMUP_PACKETS).
+      if (!expiryDue) this.expiryWarmup--;
+      this.expire(expiryDue ? ts : this.lastExpiry);
+    }
     const proto = pkt.l4Protocol;
     const frameVlan = (pkt.vlan0 << 12) | pkt.vlan1;
     const meta = ((proto << 24) | (this.vlanTracking ? frameVlan : 0)) >>> 0;
@@ -392,8 +399,8 @@ export class SessionTable {
    * have expired, since everything behind it was queued later still.
    */
   expire(now: number): void {
-    if (this.expiryWarmup > 0) this.expiryWarmup--;
-    else this.nextExpiryCheck = now + EXPIRY_INTERVAL;
+    this.lastExpiry = now;
+    this.nextExpiryCheck = now + EXPIRY_INTERVAL;
     for (let cls = 0; cls < TIMEOUT_CLASS_COUNT; cls++) {
       const limit = now - this.timeoutByClass[cls]!;
       for (let s = this.listHead[cls]!; s !== NONE; s = this.listHead[cls]!) {
@@ -632,16 +639,19 @@ export class SessionTable {
     return this.seen(s, 1) && this.seen(s, 0) ? SessionState.twoWay : SessionState.oneWay;
   }
 
-  /** Intel version the cached verdict was computed at. */
   /**
    * Whether the session's cached verdict was computed at intel version `version`, found no entry, and nothing is
-   * being done about the session: a packet of such a session needs no more of the match stage.
+   * being done about the session: a packet of such a session needs no more of the match stage. Never true of a
+   * session just created (its verdict version is one no set has), so a hold-down still sees its first packet.
    */
   settled(s: number, version: number): boolean {
     const r = s * ROW_WORDS;
-    return this.rows[r + W_VERDICT_VERSION] === version >>> 0 && this.rows[r + W_VERDICT] === NO_VERDICT && (this.rows[r + W_INFO]! & FLAG_RESPONDING) === 0;
+    const v = version >>> 0;
+    return v !== NO_VERDICT_VERSION && this.rows[r + W_VERDICT_VERSION] === v && this.rows[r + W_VERDICT] === NO_VERDICT &&
+      (this.rows[r + W_INFO]! & FLAG_RESPONDING) === 0;
   }
 
+  /** Intel version the cached verdict was computed at. */
   verdictVersion(s: number): number {
     return this.rows[s * ROW_WORDS + W_VERDICT_VERSION]!;
   }
@@ -700,7 +710,10 @@ function flowHash(pkt: DecodedPacket, meta: number): number {
   return h ^ (h >>> 13);
 }
 
-/** flowHash for an IPv4 packet, whose first three address words are always 0, 0, 0xffff. */
+/**
+ * The hash of IPv4 flows, whose first three address words are always 0, 0, 0xffff: a different function from
+ * flowHash, which is sound because the family is part of the key (an IPv4 and an IPv6 row never match).
+ */
 function flowHashV4(pkt: DecodedPacket, meta: number): number {
   const a = endpointHashV4(pkt.src3, pkt.srcPort);
   const b = endpointHashV4(pkt.dst3, pkt.dstPort);

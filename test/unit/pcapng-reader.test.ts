@@ -89,7 +89,7 @@ describe('pcapng', () => {
     for (const [tsresol, perSecond] of resolutions) {
       const ticks: bigint[] = [];
       for (let i = 0; i < 60; i++) {
-        const hi = i < 40 ? next() % 0x200000n : 0x200000n + (next() % 0x1000000n); // half below 2^53, a third above
+        const hi = i < 40 ? next() % 0x200000n : 0x200000n + (next() % 0x1000000n); // two thirds below 2^53, a third above
         const t = (hi << 32n) | next();
         ticks.push(t, (t / perSecond) * perSecond, (t / perSecond) * perSecond - 1n); // and on either side of a second
       }

@@ -368,6 +368,19 @@ describe('idle timeouts (packet time)', () => {
     expect(ended).toEqual([idle, busy]);
   });
 
+  it('expiry walks once per capture second from the first packet on: a session past its timeout between walks still takes packets', () => {
+    // The first packets also call expire() (JIT warm-up), but with the time of the last walk: nothing ends earlier.
+    const ended: number[] = [];
+    const t = new SessionTable({ capacity: 64, timeouts, onEnd: (_t, s) => ended.push(s) });
+    const idle = track(t, udpFrame(A, S, 100, 53), T0); // a walk at T0: the next is due at T0 + 1
+    const quiet = track(t, udpFrame(A, S, 101, 53), T0 + 0.5);
+    track(t, udpFrame('10.9.9.9', S, 102, 53), T0 + 30.2); // a walk: idle ends (30.2 s > 30); the next is due at +31.2
+    expect(ended).toEqual([idle]);
+    track(t, udpFrame('10.9.9.9', S, 102, 53), T0 + 30.6); // quiet is 30.1 s idle, but no walk is due
+    expect(track(t, udpFrame(S, A, 53, 101), T0 + 30.7)).toBe(quiet);
+    expect(ended).toEqual([idle]);
+  });
+
   it('a session that went two-way moves to the longer timeout', () => {
     const ended: number[] = [];
     const t = new SessionTable({ capacity: 8, timeouts, onEnd: (_t, s) => ended.push(s) });
