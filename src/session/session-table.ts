@@ -704,10 +704,7 @@ export class SessionTable {
 function flowHash(pkt: DecodedPacket, meta: number): number {
   const a = endpointHash(pkt.src0, pkt.src1, pkt.src2, pkt.src3, pkt.srcPort);
   const b = endpointHash(pkt.dst0, pkt.dst1, pkt.dst2, pkt.dst3, pkt.dstPort);
-  let h = Math.imul((a + b) ^ meta, 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x85ebca6b);
-  return h ^ (h >>> 13);
+  return mixEndpoints(a, b, meta);
 }
 
 /**
@@ -715,8 +712,11 @@ function flowHash(pkt: DecodedPacket, meta: number): number {
  * flowHash, which is sound because the family is part of the key (an IPv4 and an IPv6 row never match).
  */
 function flowHashV4(pkt: DecodedPacket, meta: number): number {
-  const a = endpointHashV4(pkt.src3, pkt.srcPort);
-  const b = endpointHashV4(pkt.dst3, pkt.dstPort);
+  return mixEndpoints(endpointHashV4(pkt.src3, pkt.srcPort), endpointHashV4(pkt.dst3, pkt.dstPort), meta);
+}
+
+/** The two endpoints' hashes summed (so either direction gives the same value) and mixed with the protocol and tags. */
+function mixEndpoints(a: number, b: number, meta: number): number {
   let h = Math.imul((a + b) ^ meta, 0x9e3779b1);
   h ^= h >>> 15;
   h = Math.imul(h, 0x85ebca6b);

@@ -2,12 +2,12 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CaptureFileError } from '../../util/errors.js';
 
 /**
- * Records for which a reader calls ensure() even when the chunk already holds the record. TurboFan compiles a
- * reader's next() within the first thousands of records, and a call it has no type feedback for, first reached at
- * a chunk boundary after that, costs a deoptimisation and a second compile (about 5 ms of the first 100,000 small
- * packets, measured).
+ * Calls of holds() that answer false whatever the chunk holds, so that a reader calls ensure() on its first records
+ * too. TurboFan compiles a reader's next() within the first thousands of records, and a call it has no type feedback
+ * for, first reached at a chunk boundary after that, costs a deoptimisation and a second compile (about 5 ms of the
+ * first 100,000 small packets, measured).
  */
-export const ENSURE_WARMUP_RECORDS = 64;
+const HOLDS_WARMUP_CALLS = 128;
 
 /**
  * A file read forward through one reused buffer, so that memory stays bounded whatever the file size.
@@ -32,6 +32,7 @@ export class ChunkedFile {
   private fd: number;
   private eof = false;
   private readonly maxBuffer: number;
+  private holdsWarmup = HOLDS_WARMUP_CALLS;
 
   /**
    * 512 KiB chunks: small enough that the bytes read() copies in are still in cache when the decoder reads
@@ -71,6 +72,18 @@ export class ChunkedFile {
   /** Bytes available from pos without reading. */
   get available(): number {
     return this.end - this.pos;
+  }
+
+  /**
+   * Whether n bytes are available from `pos` already, so that ensure() need not be called: the usual case, since a
+   * chunk holds many records. False on the first calls (HOLDS_WARMUP_CALLS).
+   */
+  holds(n: number): boolean {
+    if (this.holdsWarmup > 0) {
+      this.holdsWarmup--;
+      return false;
+    }
+    return this.end - this.pos >= n;
   }
 
   /**

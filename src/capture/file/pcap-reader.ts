@@ -1,6 +1,6 @@
 import type { PacketSource } from '../packet-source.js';
 import { CaptureFileError } from '../../util/errors.js';
-import { ENSURE_WARMUP_RECORDS, type ChunkedFile } from './chunked-file.js';
+import type { ChunkedFile } from './chunked-file.js';
 import { MAX_RECORD_BYTES } from './limits.js';
 
 const FILE_HEADER = 24;
@@ -17,7 +17,6 @@ export class PcapReader implements PacketSource {
   readonly linkType: number;
   readonly interfaceId = 0;
   recordOffset = 0;
-  private ensureWarmup = ENSURE_WARMUP_RECORDS;
   readonly snapLength: number;
   /** Records whose sub-second field was out of range (kept, clamped). */
   invalidTimestamps = 0;
@@ -73,10 +72,7 @@ export class PcapReader implements PacketSource {
 
   next(): boolean {
     const file = this.file;
-    // The chunk usually holds the whole record: ensure() is called only when it does not (or while warming up).
-    const warm = this.ensureWarmup > 0;
-    if (warm) this.ensureWarmup--;
-    if ((warm || file.end - file.pos < RECORD_HEADER) && !file.ensure(RECORD_HEADER)) {
+    if (!file.holds(RECORD_HEADER) && !file.ensure(RECORD_HEADER)) {
       if (file.available === 0) return false;
       throw new CaptureFileError(file.path, file.offset, `truncated record header (${file.available} of ${RECORD_HEADER} bytes)`);
     }
@@ -98,7 +94,7 @@ export class PcapReader implements PacketSource {
       throw new CaptureFileError(file.path, file.offset + inclField, `impossible record length ${incl} (limit ${MAX_RECORD_BYTES})`, 'the file is corrupt from here on');
     }
     this.recordOffset = file.base + p;
-    if ((warm || file.end - p < RECORD_HEADER + incl) && !file.ensure(RECORD_HEADER + incl)) {
+    if (!file.holds(RECORD_HEADER + incl) && !file.ensure(RECORD_HEADER + incl)) {
       throw new CaptureFileError(file.path, file.offset, `truncated record: header says ${incl} bytes, only ${file.available - RECORD_HEADER} remain`);
     }
     this.data = file.buf;

@@ -1,6 +1,6 @@
 import type { PacketSource } from '../packet-source.js';
 import { CaptureFileError } from '../../util/errors.js';
-import { ENSURE_WARMUP_RECORDS, type ChunkedFile } from './chunked-file.js';
+import type { ChunkedFile } from './chunked-file.js';
 import { MAX_RECORD_BYTES } from './limits.js';
 
 const BLOCK_SHB = 0x0a0d0d0a;
@@ -40,7 +40,6 @@ export class PcapngReader implements PacketSource {
   linkType = 0;
   interfaceId = 0;
   recordOffset = 0;
-  private ensureWarmup = ENSURE_WARMUP_RECORDS;
   /** Link types of every interface seen so far, in order (for reporting). */
   readonly interfaces: InterfaceDescription[] = [];
   private sectionInterfaces: InterfaceDescription[] = [];
@@ -69,10 +68,7 @@ export class PcapngReader implements PacketSource {
   next(): boolean {
     const file = this.file;
     for (;;) {
-      // The chunk usually holds the whole block: ensure() is called only when it does not (or while warming up).
-      const warm = this.ensureWarmup > 0;
-      if (warm) this.ensureWarmup--;
-      if ((warm || file.end - file.pos < MIN_BLOCK) && !file.ensure(MIN_BLOCK)) {
+      if (!file.holds(MIN_BLOCK) && !file.ensure(MIN_BLOCK)) {
         if (file.available === 0) return false;
         throw new CaptureFileError(file.path, file.offset, `truncated block header (${file.available} bytes left)`);
       }
@@ -88,7 +84,7 @@ export class PcapngReader implements PacketSource {
       if (length < MIN_BLOCK || length % 4 !== 0 || length > MAX_BLOCK_BYTES) {
         throw new CaptureFileError(file.path, blockOffset + 4, `invalid block length ${length} for block type 0x${type.toString(16)}`);
       }
-      if ((warm || file.end - start < length) && !file.ensure(length)) {
+      if (!file.holds(length) && !file.ensure(length)) {
         throw new CaptureFileError(file.path, blockOffset, `truncated block: type 0x${type.toString(16)} says ${length} bytes, only ${file.available} remain`);
       }
       const p = file.pos; // ensure() may have moved the data
