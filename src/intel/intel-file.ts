@@ -357,20 +357,19 @@ export class IntelLineLoader {
   private flush(): void {
     const batch = this.batch;
     this.set.prefetchAll(batch);
-    for (let i = 0; i < batch.length; i++) {
-      try {
-        this.upsert(batch[i]!);
-      } catch (err) {
-        if (!(err instanceof OffpathError)) {
-          batch.length = 0;
-          this.batchLines.length = 0;
-          throw err;
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        try {
+          this.upsert(batch[i]!);
+        } catch (err) {
+          if (!(err instanceof OffpathError)) throw err;
+          this.fail(this.batchLines[i]!, err.code, err.message);
         }
-        this.fail(this.batchLines[i]!, err.code, err.message);
       }
+    } finally {
+      batch.length = 0;
+      this.batchLines.length = 0;
     }
-    batch.length = 0;
-    this.batchLines.length = 0;
   }
 
   /** End of input (readLines): the entries held back go in. */
