@@ -44,11 +44,14 @@ export class IntelEntryError extends OffpathError {
 export class IntelFileError extends OffpathError {
   readonly file: string;
   readonly line: number;
+  /** The message without the file and line (what the constructor was given). */
+  readonly detail: string;
   constructor(file: string, line: number, message: string, hint?: string) {
     super('intel_file', line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`, hint);
     this.name = 'IntelFileError';
     this.file = file;
     this.line = line;
+    this.detail = message;
   }
 }
 
