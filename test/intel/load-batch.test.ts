@@ -73,3 +73,26 @@ describe('loads upsert in batches after the first 4096 entries (IntelSet.prefetc
     expect(set.matchV4(((198 << 24) | (18 << 16) | ((count - 1) >> 8 << 8) | ((count - 1) & 255)) >>> 0)).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('IntelSet.reserve of CIDR kinds', () => {
+  it('sizes each prefix length from the share it holds, so that loading the reserved count never grows a table', () => {
+    const set = new IntelSet({ clock: () => NOW });
+    const entry = (text: string) => prepareEntry({ indicator: text, source: 'feed' }, { nowSeconds: NOW });
+    const net = (i: number, len: number): string => {
+      const a = (0x0a000000 + i * (len === 24 ? 256 : 65536)) >>> 0;
+      return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.0/${len}`;
+    };
+    // A sample of 90 /24s and 10 /16s, then room for 100 k more in the same proportions.
+    for (let i = 0; i < 90; i++) set.upsertPrepared(entry(net(i, 24)));
+    for (let i = 0; i < 10; i++) set.upsertPrepared(entry(net(i, 16)));
+    set.reserve('cidr4', 100_000);
+    const tables = (set as unknown as { index: { cidr4: { growing: boolean; byteLength: number }[] } }).index.cidr4;
+    const bytes = [tables[24]!.byteLength, tables[16]!.byteLength];
+    expect(bytes[0]).toBeGreaterThan(bytes[1]! * 5);
+    for (let i = 90; i < 90_000; i++) set.upsertPrepared(entry(net(i, 24)));
+    for (let i = 10; i < 10_000; i++) set.upsertPrepared(entry(net(i % 256, 16).replace(/^10\./, `${11 + (i >> 8)}.`)));
+    expect([tables[24]!.byteLength, tables[16]!.byteLength]).toEqual(bytes);
+    expect(tables[24]!.growing || tables[16]!.growing).toBe(false);
+    expect(set.size).toBe(100_000);
+  });
+});
