@@ -34,6 +34,9 @@ export class EntryInserter implements ParsedLineSink {
   private reserved = false;
   /** Entries loaded with an explicit id, to pre-size the set's id index from the sample. */
   private explicitIds = 0;
+  /** CIDR entries of the sample by prefix length, to pre-size each length's table. */
+  private readonly cidr4Lengths = new Float64Array(33);
+  private readonly cidr6Lengths = new Float64Array(129);
   /** Checked entries waiting to be upserted together, and their line numbers (flush). */
   private readonly batch: PreparedEntry[] = [];
   private readonly batchLines: number[] = [];
@@ -54,7 +57,13 @@ export class EntryInserter implements ParsedLineSink {
     this.charsSeen = charsSeen;
     // The sample that sizes the reservation goes in one by one, so that the counts it reads are up to date.
     if (!this.reserved) {
-      this.upsert(entry);
+      try {
+        this.upsert(entry);
+      } catch (err) {
+        // As at the flush: a set that refuses an entry (capacity) refuses that line, not the load.
+        if (!(err instanceof OffpathError)) throw err;
+        this.fail(lineNumber, err.code, err.message);
+      }
       return;
     }
     this.batch.push(entry);
@@ -96,10 +105,15 @@ export class EntryInserter implements ParsedLineSink {
   private upsert(entry: PreparedEntry): void {
     this.set.upsertPrepared(entry);
     this.loaded++;
-    if (entry.explicitId !== null) this.explicitIds++;
     this.kindCounts[INDICATOR_KINDS.indexOf(entry.indicator.kind)]! += 1;
     this.actionCounts[entry.actionCode]! += 1;
-    if (this.loaded === RESERVE_SAMPLE && !this.reserved) this.reserveForRest();
+    if (!this.reserved) {
+      const indicator = entry.indicator;
+      if (entry.explicitId !== null) this.explicitIds++;
+      if (indicator.kind === 'cidr4') this.cidr4Lengths[indicator.prefixLength]! += 1;
+      else if (indicator.kind === 'cidr6') this.cidr6Lengths[indicator.prefixLength]! += 1;
+      if (this.loaded === RESERVE_SAMPLE) this.reserveForRest();
+    }
   }
 
   /**
@@ -125,17 +139,30 @@ export class EntryInserter implements ParsedLineSink {
     }
   }
 
-  /** Pre-sizes the set for the rest of the input, by kind, from the sample loaded so far. */
+  /**
+   * Pre-sizes the set for the rest of the input, by kind and CIDR prefix length, from the sample loaded so far. A
+   * reservation is only a hint: one the set refuses (capacity) is skipped, and each entry then reports its own error.
+   */
   private reserveForRest(): void {
     this.reserved = true;
     const total = this.expectedBytes;
     if (total === undefined || this.charsSeen === 0 || total <= this.charsSeen) return;
     const factor = (total - this.charsSeen) / this.charsSeen;
-    // Address kinds only: ip-port spans two stores and domains live in a Map; both are small in practice.
-    for (const kind of RESERVED_KINDS) {
-      const seen = this.kindCounts[INDICATOR_KINDS.indexOf(kind)]!;
-      if (seen > 0) this.set.reserve(kind, Math.ceil(seen * factor));
+    try {
+      // Address kinds only: ip-port spans two stores and domains live in a Map; both are small in practice.
+      for (const kind of RESERVED_KINDS) {
+        const seen = this.kindCounts[INDICATOR_KINDS.indexOf(kind)]!;
+        if (seen > 0) this.set.reserve(kind, Math.ceil(seen * factor));
+      }
+      for (let len = 0; len < this.cidr4Lengths.length; len++) {
+        if (this.cidr4Lengths[len]! > 0) this.set.reservePrefix('cidr4', len, Math.ceil(this.cidr4Lengths[len]! * factor));
+      }
+      for (let len = 0; len < this.cidr6Lengths.length; len++) {
+        if (this.cidr6Lengths[len]! > 0) this.set.reservePrefix('cidr6', len, Math.ceil(this.cidr6Lengths[len]! * factor));
+      }
+      if (this.explicitIds > 0) this.set.reserveIds(Math.ceil(this.explicitIds * factor));
+    } catch (err) {
+      if (!(err instanceof OffpathError)) throw err;
     }
-    if (this.explicitIds > 0) this.set.reserveIds(Math.ceil(this.explicitIds * factor));
   }
 }

@@ -30,7 +30,7 @@ import type { BreadthPolicy } from './breadth.js';
 import { EntryInserter } from './entry-inserter.js';
 import { IntelFileError } from './errors.js';
 import type { IndicatorKind } from './indicator.js';
-import { detectIntelFormat, IntelLineParser, type IntelFileFormat } from './intel-line-parser.js';
+import { detectIntelFormat, IntelLineParser, type IntelFileFormat, type IntelParseOptions } from './intel-line-parser.js';
 import type { IntelSet } from './intel-set.js';
 import { DEFAULT_MAX_LINE_LENGTH, readLines, type LineSink } from './line-reader.js';
 import { parseInWorker, parseWorkerAvailable } from './worker-load.js';
@@ -161,8 +161,17 @@ export async function sniffIntelFormat(path: string): Promise<IntelFileFormat> {
 async function loadInWorker(path: string, set: IntelSet, options: IntelLoadOptions): Promise<IntelLoadStats> {
   const started = performance.now();
   const inserter = new EntryInserter(set, options.expectedBytes, options.maxErrors);
-  const { parseIn: _, expectedBytes: __, maxErrors: ___, nowSeconds, ...parseOptions } = options;
-  const parsed = await parseInWorker(path, path, parseOptions, nowSeconds ?? set.now(), inserter);
+  // Only the fields parsing needs cross to the worker (an options object may carry more, not all cloneable).
+  const parseOptions: IntelParseOptions = {
+    format: options.format,
+    source: options.source,
+    defaultAction: options.defaultAction,
+    breadth: options.breadth,
+    allowOverBroad: options.allowOverBroad,
+    hostBits: options.hostBits,
+    maxLineLength: options.maxLineLength,
+  };
+  const parsed = await parseInWorker(path, path, parseOptions, options.nowSeconds ?? set.now(), inserter);
   await finishGrowth(set);
   return inserter.result(path, parsed.format, parsed.lines, parsed.expired, performance.now() - started, 'worker');
 }

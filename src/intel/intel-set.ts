@@ -276,6 +276,14 @@ export class IntelSet {
     }
   }
 
+  /**
+   * Pre-sizes the lookup table of one CIDR prefix length for `count` more entries (reserve() sizes the kind's
+   * entry storage, but cannot know how its entries spread over prefix lengths; a load's sample can).
+   */
+  reservePrefix(kind: 'cidr4' | 'cidr6', prefixLength: number, count: number): void {
+    this.index.reservePrefix(STORES_OF_KIND[kind][0]!, prefixLength, count);
+  }
+
   /** Pre-sizes the explicit-id index for `count` more entries with an explicit id. */
   reserveIds(count: number): void {
     this.idIndex.reserve(this.idIndex.size + count);

@@ -193,18 +193,18 @@ export class LookupIndex {
     }
   }
 
-  /**
-   * Pre-sizes the table of `kind` for `count` keys. CIDR keys are spread over the prefix lengths in the proportions
-   * the tables hold now (a load reserves after a sample of its first entries): a feed's /24s then go into a table
-   * sized once, instead of one that grows 1.25x at a time through the whole file.
-   */
+  /** Pre-sizes the table of `kind` (exact and port kinds) for `count` keys. */
   reserve(kind: number, count: number): void {
     if (kind === K_V4) this.v4.reserve(count);
     else if (kind === K_V6) this.v6.reserve(count);
     else if (kind === K_PORT4) this.port4.reserve(count);
     else if (kind === K_PORT6) this.port6.reserve(count);
-    else if (kind === K_CIDR4) reserveByShare(this.cidr4, count);
-    else if (kind === K_CIDR6) reserveByShare(this.cidr6, count);
+  }
+
+  /** Makes room for `count` more keys in the table of one CIDR prefix length (K_CIDR4 or K_CIDR6). */
+  reservePrefix(kind: number, prefixLength: number, count: number): void {
+    const table = kind === K_CIDR4 ? this.cidr4[prefixLength] : kind === K_CIDR6 ? this.cidr6[prefixLength] : undefined;
+    if (table !== undefined) table.reserve(table.size + count);
   }
 
   /**
@@ -234,10 +234,3 @@ export class LookupIndex {
   }
 }
 
-/** Reserves `count` keys over `tables` in proportion to the keys each holds (none when all are empty). */
-function reserveByShare(tables: readonly (U32Table | WideTable | undefined)[], count: number): void {
-  let total = 0;
-  for (const t of tables) if (t !== undefined) total += t.size;
-  if (total === 0) return;
-  for (const t of tables) if (t !== undefined && t.size > 0) t.reserve(Math.ceil((count * t.size) / total));
-}

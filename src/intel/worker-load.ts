@@ -95,8 +95,10 @@ export function parseInWorker(path: string, name: string, options: IntelParseOpt
         settle(err as Error);
       }
     });
-    worker.on('error', (err) => settle(err));
-    worker.on('exit', (code) => settle(new Error(`the intel parse worker for ${path} exited (code ${code}) before the end of the file`)));
+    worker.on('error', (err) => settle(workerFailed(path, err.message)));
+    // A batch that could not be deserialised would be lost: fail the load rather than load part of the file.
+    worker.on('messageerror', (err) => settle(workerFailed(path, `a batch could not be read (${err.message})`)));
+    worker.on('exit', (code) => settle(workerFailed(path, `it exited (code ${code}) before the end of the file`)));
   });
 }
 
@@ -107,6 +109,12 @@ function faultError(path: string, fault: ParseWorkerFault): Error {
     case 'read':
       return new IntelFileError(path, 0, `cannot read: ${fault.code}`, fault.code === 'ENOENT' ? 'check the path' : undefined);
     case 'bug':
-      return new Error(`the intel parse worker for ${path} failed: ${fault.message}`);
+      return workerFailed(path, fault.message);
   }
+}
+
+/** A worker that stopped for a reason of its own: a bug, reported as the load's error with its first line. */
+function workerFailed(path: string, message: string): IntelFileError {
+  const first = message.split('\n', 1)[0]!;
+  return new IntelFileError(path, 0, `the intel parse worker failed: ${first}`, 'this is a bug in offpath; please report it with the file');
 }

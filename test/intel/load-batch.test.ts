@@ -74,25 +74,41 @@ describe('loads upsert in batches after the first 4096 entries (IntelSet.prefetc
   });
 });
 
-describe('IntelSet.reserve of CIDR kinds', () => {
-  it('sizes each prefix length from the share it holds, so that loading the reserved count never grows a table', () => {
+describe('the load reserves CIDR tables by prefix length from its sample', () => {
+  const net = (i: number, len: 16 | 24): string => {
+    const a = len === 24 ? (0x0a000000 + i * 256) >>> 0 : (0x0b000000 + i * 65536) >>> 0;
+    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.0/${len}`;
+  };
+  type Tables = { index: { cidr4: { growing: boolean; byteLength: number }[] } };
+
+  it('sizes each length for its share of the file, so that no table grows during the rest of the load', async () => {
+    // 90 % /24s and 10 % /16s, mixed from the first line on.
+    const lines: string[] = [];
+    for (let i = 0; i < 100_000; i++) lines.push(i % 10 === 9 ? net(Math.floor(i / 10), 16) : net(i, 24));
     const set = new IntelSet({ clock: () => NOW });
-    const entry = (text: string) => prepareEntry({ indicator: text, source: 'feed' }, { nowSeconds: NOW });
-    const net = (i: number, len: number): string => {
-      const a = (0x0a000000 + i * (len === 24 ? 256 : 65536)) >>> 0;
-      return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.0/${len}`;
+    const tables = (set as unknown as Tables).index.cidr4;
+    let grew = false;
+    const upsert = set.upsertPrepared.bind(set);
+    set.upsertPrepared = (entry) => {
+      const handle = upsert(entry);
+      if (set.size > 4096 && (tables[24]!.growing || tables[16]!.growing)) grew = true;
+      return handle;
     };
-    // A sample of 90 /24s and 10 /16s, then room for 100 k more in the same proportions.
-    for (let i = 0; i < 90; i++) set.upsertPrepared(entry(net(i, 24)));
-    for (let i = 0; i < 10; i++) set.upsertPrepared(entry(net(i, 16)));
-    set.reserve('cidr4', 100_000);
-    const tables = (set as unknown as { index: { cidr4: { growing: boolean; byteLength: number }[] } }).index.cidr4;
-    const bytes = [tables[24]!.byteLength, tables[16]!.byteLength];
-    expect(bytes[0]).toBeGreaterThan(bytes[1]! * 5);
-    for (let i = 90; i < 90_000; i++) set.upsertPrepared(entry(net(i, 24)));
-    for (let i = 10; i < 10_000; i++) set.upsertPrepared(entry(net(i % 256, 16).replace(/^10\./, `${11 + (i >> 8)}.`)));
-    expect([tables[24]!.byteLength, tables[16]!.byteLength]).toEqual(bytes);
-    expect(tables[24]!.growing || tables[16]!.growing).toBe(false);
+    const stats = await loadIntelStream(Readable.from([`${lines.join('\n')}\n`]), set, { nowSeconds: NOW, expectedBytes: lines.join('\n').length + 1 });
+    expect(stats.loaded).toBe(100_000);
+    expect(grew).toBe(false);
+    expect(tables[24]!.byteLength).toBeGreaterThan(tables[16]!.byteLength * 5);
+  });
+
+  it('a second file reserves for its own prefix lengths only', async () => {
+    const set = new IntelSet({ clock: () => NOW });
+    const tables = (set as unknown as Tables).index.cidr4;
+    const first = Array.from({ length: 50_000 }, (_, i) => net(i, 24)).join('\n');
+    await loadIntelStream(Readable.from([first]), set, { nowSeconds: NOW, expectedBytes: first.length });
+    const bytes24 = tables[24]!.byteLength;
+    const second = Array.from({ length: 50_000 }, (_, i) => net(i, 16)).join('\n');
+    await loadIntelStream(Readable.from([second]), set, { nowSeconds: NOW, source: 'other', expectedBytes: second.length });
+    expect(tables[24]!.byteLength).toBe(bytes24);
     expect(set.size).toBe(100_000);
   });
 });

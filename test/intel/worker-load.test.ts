@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prng, randInt, randU32, v4Text } from './helpers.js';
+import { pick, prng, randInt, randU32, v4Text } from './helpers.js';
 
 type IntelFileModule = typeof import('../../src/intel/intel-file.js');
 type IntelSetModule = typeof import('../../src/intel/intel-set.js');
 type IntelLoadStats = import('../../src/intel/intel-file.js').IntelLoadStats;
 type IntelSet = import('../../src/intel/intel-set.js').IntelSet;
+type ErrorsModule = typeof import('../../src/intel/errors.js');
 
 const NOW = 1_700_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'offpath-worker-load-'));
@@ -21,10 +22,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let files: IntelFileModule;
 let sets: IntelSetModule;
+let errors: ErrorsModule;
 beforeAll(async () => {
   const dist = (path: string): string => pathToFileURL(resolve('dist/src/intel', path)).href;
   files = (await import(dist('intel-file.js'))) as IntelFileModule;
   sets = (await import(dist('intel-set.js'))) as IntelSetModule;
+  errors = (await import(dist('errors.js'))) as ErrorsModule;
 });
 
 function file(name: string, content: string): string {
@@ -173,5 +176,58 @@ describe('intel file loads with the parse worker', () => {
     expect(await files.sniffIntelFormat(file('s2.csv', '#\r\nindicator,action\r\n198.18.0.5,block\r\n'))).toBe('csv');
     expect(await files.sniffIntelFormat(file('s3.txt', '198.18.0.5\n'))).toBe('plain');
     expect(await files.sniffIntelFormat(file('s4.txt', '# only comments\n'))).toBe('plain');
+  });
+
+  it('fuzz: random and mutated files load alike both ways, or fail with the same error', async () => {
+    const rand = prng(4242);
+    const pieces = ['198.18.0.5', '10.0.0.0/8', '2001:db8::1', '[2001:db8::1]:53/udp', '198.18.0.5:443/tcp', 'example.com', '255.255.255.255',
+      '{"indicator":"198.18.0.9","id":"x"}', '{"indicator":', 'indicator,action,id', ',,,', '"q,"', '#', '\t', '\u00e9', '\ud800', '\u0000', ';'];
+    for (let i = 0; i < 40; i++) {
+      let content: string;
+      if (i % 4 === 0) {
+        content = Buffer.from(Array.from({ length: randInt(rand, 4000) }, () => randInt(rand, 256))).toString('latin1');
+      } else {
+        const head = pick(rand, ['', 'indicator,action,expires,source,reason,tags,id\n', '{"indicator":"198.18.0.1"}\n']);
+        const lines = Array.from({ length: randInt(rand, 3000) }, () => Array.from({ length: 1 + randInt(rand, 4) }, () => pick(rand, pieces)).join(pick(rand, ['', ',', ' '])));
+        content = head + lines.join(pick(rand, ['\n', '\r\n']));
+      }
+      const path = file(`fuzz-${i}.txt`, content);
+      const options = { nowSeconds: NOW, maxErrors: 20, maxLineLength: 200 };
+      const inLine = newSet();
+      const inWorker = newSet();
+      const a = await files.loadIntelFile(path, inLine, { ...options, parseIn: 'thread' }).then((s) => comparable(s), (e: Error) => e.message);
+      const b = await files.loadIntelFile(path, inWorker, { ...options, parseIn: 'worker' }).then((s) => comparable(s), (e: Error) => e.message);
+      expect(b).toEqual(a);
+      expect(entriesOf(inWorker)).toEqual(entriesOf(inLine));
+    }
+  });
+
+  it('an entry the set refuses, early or late in the file, is a line error both ways, not a failed load', async () => {
+    const lines = Array.from({ length: 9000 }, (_, i) => JSON.stringify({ indicator: v4Text((0xc6120000 + i) >>> 0), id: `ioc-${i}` }));
+    const path = file('refused.jsonl', lines.join('\n'));
+    const refusing = (): IntelSet => {
+      const set = newSet();
+      const upsert = set.upsertPrepared.bind(set);
+      let n = 0;
+      set.upsertPrepared = (entry) => {
+        n++;
+        // Line 9 goes in one by one (the sample), line 8000 in a batch.
+        if (n === 9 || n === 8000) throw new errors.IntelCapacityError('full');
+        return upsert(entry);
+      };
+      return set;
+    };
+    const a = await files.loadIntelFile(path, refusing(), { nowSeconds: NOW, parseIn: 'thread' });
+    const b = await files.loadIntelFile(path, refusing(), { nowSeconds: NOW, parseIn: 'worker' });
+    expect(comparable(b)).toEqual(comparable(a));
+    expect(b.errors.map((e) => [e.line, e.code])).toEqual([[9, 'intel_capacity'], [8000, 'intel_capacity']]);
+    expect(b.loaded).toBe(8998);
+  });
+
+  it('options with fields the load does not know still load in the worker', async () => {
+    const path = file('extra-options.jsonl', '{"indicator":"198.18.0.5"}\n');
+    const options = { nowSeconds: NOW, parseIn: 'worker' as const, logger: { info: () => undefined } };
+    const stats = await files.loadIntelFile(path, newSet(), options);
+    expect([stats.parsedIn, stats.loaded]).toEqual(['worker', 1]);
   });
 });

@@ -98,6 +98,14 @@ class ForwardingSet extends IntelSet {
     // nothing is stored here
   }
 
+  override reservePrefix(_kind: 'cidr4' | 'cidr6', _prefixLength: number, _count: number): void {
+    // nothing is stored here
+  }
+
+  override reserveIds(_count: number): void {
+    // nothing is stored here
+  }
+
   override prefetchAll(_entries: readonly PreparedEntry[]): void {
     // nothing is stored here
   }
