@@ -26,11 +26,10 @@ import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { IntelAction } from './action.js';
-import type { BreadthPolicy } from './breadth.js';
 import { EntryInserter } from './entry-inserter.js';
 import { IntelFileError } from './errors.js';
 import type { IndicatorKind } from './indicator.js';
-import { detectIntelFormat, IntelLineParser, type IntelFileFormat, type IntelParseOptions } from './intel-line-parser.js';
+import { detectIntelFormat, IntelLineParser, parseOptionsOf, type IntelFileFormat, type IntelParseOptions } from './intel-line-parser.js';
 import type { IntelSet } from './intel-set.js';
 import { DEFAULT_MAX_LINE_LENGTH, readLines, type LineSink } from './line-reader.js';
 import { parseInWorker, parseWorkerAvailable } from './worker-load.js';
@@ -38,25 +37,11 @@ import { OffpathError } from '../util/errors.js';
 
 export { detectIntelFormat, type IntelFileFormat } from './intel-line-parser.js';
 
-export interface IntelLoadOptions {
-  /** Default 'auto' (detect from content). */
-  readonly format?: IntelFileFormat | 'auto';
-  /** Source of entries whose line names none. Default: the file's base name. */
-  readonly source?: string;
-  /** Action of entries whose line names none. Default 'block'. */
-  readonly defaultAction?: IntelAction;
+export interface IntelLoadOptions extends IntelParseOptions {
   /** Anchor for TTLs and for skipping already-expired entries. Default: the set's clock. */
   readonly nowSeconds?: number;
   /** Line errors kept in the result (the rest are only counted). Default 1000. */
   readonly maxErrors?: number;
-  /** Over-broad policy; null disables it. Default DEFAULT_BREADTH_POLICY. */
-  readonly breadth?: BreadthPolicy | null;
-  /** Load over-broad CIDRs anyway (the explicit "force"). */
-  readonly allowOverBroad?: boolean;
-  /** Host bits in CIDRs: 'reject' (default) or 'mask'. */
-  readonly hostBits?: 'reject' | 'mask';
-  /** Longest line accepted, in characters. Default 64 KiB. */
-  readonly maxLineLength?: number;
   /**
    * Size of the input in bytes, when known (loadIntelFile passes the file size). After the first few thousand
    * entries the loader extrapolates the entry count per kind and pre-sizes the set once, instead of letting the
@@ -161,17 +146,7 @@ export async function sniffIntelFormat(path: string): Promise<IntelFileFormat> {
 async function loadInWorker(path: string, set: IntelSet, options: IntelLoadOptions): Promise<IntelLoadStats> {
   const started = performance.now();
   const inserter = new EntryInserter(set, options.expectedBytes, options.maxErrors);
-  // Only the fields parsing needs cross to the worker (an options object may carry more, not all cloneable).
-  const parseOptions: IntelParseOptions = {
-    format: options.format,
-    source: options.source,
-    defaultAction: options.defaultAction,
-    breadth: options.breadth,
-    allowOverBroad: options.allowOverBroad,
-    hostBits: options.hostBits,
-    maxLineLength: options.maxLineLength,
-  };
-  const parsed = await parseInWorker(path, path, parseOptions, options.nowSeconds ?? set.now(), inserter);
+  const parsed = await parseInWorker(path, path, parseOptionsOf(options), options.nowSeconds ?? set.now(), inserter);
   await finishGrowth(set);
   return inserter.result(path, parsed.format, parsed.lines, parsed.expired, performance.now() - started, 'worker');
 }

@@ -17,15 +17,35 @@ import { OffpathError } from '../util/errors.js';
 
 export type IntelFileFormat = 'plain' | 'csv' | 'jsonl';
 
-/** What parsing needs of the load's options (all structured-cloneable: they cross to the worker). */
+/** What parsing needs of a load's options (all structured-cloneable: they cross to the worker). */
 export interface IntelParseOptions {
+  /** Default 'auto' (detect from content). */
   readonly format?: IntelFileFormat | 'auto';
+  /** Source of entries whose line names none. Default: the file's base name. */
   readonly source?: string;
+  /** Action of entries whose line names none. Default 'block'. */
   readonly defaultAction?: IntelAction;
+  /** Over-broad policy; null disables it. Default DEFAULT_BREADTH_POLICY. */
   readonly breadth?: BreadthPolicy | null;
+  /** Load over-broad CIDRs anyway (the explicit "force"). */
   readonly allowOverBroad?: boolean;
+  /** Host bits in CIDRs: 'reject' (default) or 'mask'. */
   readonly hostBits?: 'reject' | 'mask';
+  /** Longest line accepted, in characters. Default 64 KiB. */
   readonly maxLineLength?: number;
+}
+
+/** The parse options of a wider options object, and nothing else (so that they can cross to a worker). */
+export function parseOptionsOf(options: IntelParseOptions): IntelParseOptions {
+  return {
+    format: options.format,
+    source: options.source,
+    defaultAction: options.defaultAction,
+    breadth: options.breadth,
+    allowOverBroad: options.allowOverBroad,
+    hostBits: options.hostBits,
+    maxLineLength: options.maxLineLength,
+  };
 }
 
 /** Where a parser sends what it made of each line. */

@@ -86,7 +86,7 @@ describe('plain JSON lines (read without JSON.parse)', () => {
     expect(ids).toBeGreaterThan(1_000);
     // Enough of the random lines are plain for the comparison to mean something.
     expect(read).toBeGreaterThan(5_000);
-  });
+  }, 30_000);
 
   it('finds a final id only where the line ends with its id member and a plain string', () => {
     const at = (line: string): number => plainIdStart(line, plainIndicatorEnd(line, plainIndicatorStart(line)));

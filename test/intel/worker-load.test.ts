@@ -116,7 +116,7 @@ describe('intel file loads with the parse worker', () => {
       expect(inWorker.size).toBe(inLine.size);
       expect(inWorker.digest()).toBe(inLine.digest());
       expect(entriesOf(inWorker)).toEqual(entriesOf(inLine));
-    });
+    }, 30_000);
   }
 
   it('a file without a trailing newline, with a BOM and an overlong line', async () => {
@@ -169,7 +169,7 @@ describe('intel file loads with the parse worker', () => {
     const plainStats = await files.loadIntelFile(plain, newSet(), { nowSeconds: NOW });
     expect(plainStats.parsedIn).toBe('thread');
     expect(plainStats.loaded).toBe(lines.length);
-  });
+  }, 30_000);
 
   it('finds the format from the first line that is not blank or a comment', async () => {
     expect(await files.sniffIntelFormat(file('s1.jsonl', '\ufeff# c\n\n  {"indicator":"198.18.0.5"}\n'))).toBe('jsonl');
@@ -200,7 +200,7 @@ describe('intel file loads with the parse worker', () => {
       expect(b).toEqual(a);
       expect(entriesOf(inWorker)).toEqual(entriesOf(inLine));
     }
-  });
+  }, 60_000);
 
   it('an entry the set refuses, early or late in the file, is a line error both ways, not a failed load', async () => {
     const lines = Array.from({ length: 9000 }, (_, i) => JSON.stringify({ indicator: v4Text((0xc6120000 + i) >>> 0), id: `ioc-${i}` }));

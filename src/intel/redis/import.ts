@@ -4,25 +4,17 @@
  * same thing loaded locally or imported; its entries flow through a bounded queue into store.upsertMany(), and the
  * file is read only as fast as Redis takes the entries: memory stays flat for files of any length.
  */
-import type { IntelAction } from '../action.js';
-import type { BreadthPolicy } from '../breadth.js';
 import type { PreparedEntry } from '../entry.js';
-import { IntelLineLoader, type IntelFileFormat, type IntelLoadStats } from '../intel-file.js';
+import { IntelLineLoader, type IntelLoadStats } from '../intel-file.js';
+import { parseOptionsOf, type IntelParseOptions } from '../intel-line-parser.js';
 import { IntelSet } from '../intel-set.js';
 import type { IndicatorKind } from '../indicator.js';
 import { DEFAULT_MAX_LINE_LENGTH, readLines } from '../line-reader.js';
 import type { RedisIntelStore, UpsertManySummary, WriteMeta } from './intel-store.js';
 
-export interface ImportOptions {
-  /** Label for errors and the default source. */
+export interface ImportOptions extends IntelParseOptions {
+  /** Label for errors and the default source (`source` overrides it). */
   readonly name: string;
-  readonly format?: IntelFileFormat | 'auto';
-  /** Source of lines that name none (default: `name`). */
-  readonly source?: string;
-  readonly defaultAction?: IntelAction;
-  readonly breadth?: BreadthPolicy | null;
-  readonly allowOverBroad?: boolean;
-  readonly hostBits?: 'reject' | 'mask';
   readonly maxErrors?: number;
   /** Anchor for TTLs (epoch seconds). */
   readonly nowSeconds?: number;
@@ -45,12 +37,7 @@ export async function importIntel(
   const started = performance.now();
   const queue = new EntryQueue();
   const loader = new IntelLineLoader(new ForwardingSet((e) => queue.push(e)), {
-    format: options.format,
-    source: options.source,
-    defaultAction: options.defaultAction,
-    breadth: options.breadth,
-    allowOverBroad: options.allowOverBroad,
-    hostBits: options.hostBits,
+    ...parseOptionsOf(options),
     maxErrors: options.maxErrors,
     nowSeconds: options.nowSeconds ?? Math.floor(Date.now() / 1000),
   }, options.name);
@@ -60,7 +47,7 @@ export async function importIntel(
       yield chunk;
     }
   })();
-  const reading = readLines(gated, loader, DEFAULT_MAX_LINE_LENGTH).then(
+  const reading = readLines(gated, loader, options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH).then(
     (lines) => {
       queue.end(null);
       return lines;
