@@ -53,6 +53,11 @@ export class IntelFileError extends OffpathError {
     this.line = line;
     this.detail = message;
   }
+
+  /** A file that cannot be opened or read (`code`: the system error code, e.g. ENOENT). */
+  static unreadable(file: string, code: string): IntelFileError {
+    return new IntelFileError(file, 0, `cannot read: ${code}`, code === 'ENOENT' ? 'check the path' : undefined);
+  }
 }
 
 /** A capacity limit of the in-memory intel set was reached (for example more than 2^27 entries of one kind). */

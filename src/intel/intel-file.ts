@@ -103,7 +103,7 @@ export async function loadIntelFile(path: string, set: IntelSet, options: IntelL
   } catch (err) {
     if (err instanceof OffpathError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw new IntelFileError(path, 0, `cannot read: ${e.code ?? e.message}`, e.code === 'ENOENT' ? 'check the path' : undefined);
+    throw IntelFileError.unreadable(path, e.code ?? e.message);
   } finally {
     stream?.destroy();
   }
@@ -146,7 +146,7 @@ export async function sniffIntelFormat(path: string): Promise<IntelFileFormat> {
 async function loadInWorker(path: string, set: IntelSet, options: IntelLoadOptions): Promise<IntelLoadStats> {
   const started = performance.now();
   const inserter = new EntryInserter(set, options.expectedBytes, options.maxErrors);
-  const parsed = await parseInWorker(path, path, parseOptionsOf(options), options.nowSeconds ?? set.now(), inserter);
+  const parsed = await parseInWorker(path, parseOptionsOf(options), options.nowSeconds ?? set.now(), inserter);
   await finishGrowth(set);
   return inserter.result(path, parsed.format, parsed.lines, parsed.expired, performance.now() - started, 'worker');
 }

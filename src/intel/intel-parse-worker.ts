@@ -1,7 +1,7 @@
 /**
  * Worker thread of an intel file load (worker-load.ts): reads and parses the file, and sends its checked entries
- * in batches to the thread that owns the IntelSet, which only inserts them. Parsing is about half of a load's
- * work, so the two halves run side by side on two cores.
+ * in batches to the thread that owns the IntelSet, which only inserts them: the two halves of the load run side
+ * by side on two cores.
  *
  * Flow control: `credits[0]` counts the batches this thread may still send; it blocks when none is left, so that a
  * slow inserter never lets unsent batches pile up in memory. `credits[1]` becomes 1 when the loader gives up.
@@ -33,7 +33,7 @@ const writer = new EntryBatchWriter(data.batchEntries, (batch) => {
   Atomics.sub(credits, 0, 1);
   send({ type: 'batch', batch }, batchTransferList(batch));
 });
-const parser = new IntelLineParser(data.options, data.nowSeconds, data.name, writer);
+const parser = new IntelLineParser(data.options, data.nowSeconds, data.path, writer);
 
 function fault(err: unknown): ParseWorkerFault {
   if (err instanceof IntelFileError) return { kind: 'file', line: err.line, detail: err.detail, hint: err.hint };

@@ -1,7 +1,8 @@
 /**
  * Loads an intel file with its parsing in a worker thread (intel-parse-worker.ts) and its inserting here, where the
- * IntelSet lives. A 1 M-line file spends about as long parsing as inserting, so the load takes about half the time,
- * and a sensor reloading its files spends only the inserting half on the thread that also handles packets.
+ * IntelSet lives. Parsing was about 1.0 s of a 2.4–2.8 s JSON-lines load with ids; side by side, such a load takes
+ * 0.63–0.91 of its in-line time (the inserting thread is then the bottleneck), and a sensor reloading its files
+ * spends only the inserting half on the thread that also handles packets.
  * The result is the same as an in-thread load of the same file: the same parser and the same inserter, with the
  * entries handed over in line order (test/intel/worker-load.test.ts compares the two).
  */
@@ -20,8 +21,8 @@ const BATCH_ENTRIES = 1024;
 const BATCHES_IN_FLIGHT = 8;
 
 export interface ParseWorkerData {
+  /** The file, which also labels errors. */
   readonly path: string;
-  readonly name: string;
   readonly options: IntelParseOptions;
   readonly nowSeconds: number;
   readonly batchEntries: number;
@@ -58,11 +59,11 @@ export function parseWorkerAvailable(): boolean {
  * Parses `path` in a worker and hands its entries and line errors to `inserter`, in line order. Rejects with an
  * IntelFileError when the file cannot be read or its CSV header is unusable, as the in-thread load throws.
  */
-export function parseInWorker(path: string, name: string, options: IntelParseOptions, nowSeconds: number, inserter: EntryInserter): Promise<ParsedFile> {
+export function parseInWorker(path: string, options: IntelParseOptions, nowSeconds: number, inserter: EntryInserter): Promise<ParsedFile> {
   return new Promise<ParsedFile>((resolve, reject) => {
     const credits = new Int32Array(new SharedArrayBuffer(8));
     credits[0] = BATCHES_IN_FLIGHT;
-    const data: ParseWorkerData = { path, name, options, nowSeconds, batchEntries: BATCH_ENTRIES, credits: credits.buffer as SharedArrayBuffer };
+    const data: ParseWorkerData = { path, options, nowSeconds, batchEntries: BATCH_ENTRIES, credits: credits.buffer as SharedArrayBuffer };
     const worker = new Worker(WORKER_URL, { workerData: data });
     let settled = false;
     const settle = (err: Error | null, parsed?: ParsedFile): void => {
@@ -107,7 +108,7 @@ function faultError(path: string, fault: ParseWorkerFault): Error {
     case 'file':
       return new IntelFileError(path, fault.line, fault.detail, fault.hint);
     case 'read':
-      return new IntelFileError(path, 0, `cannot read: ${fault.code}`, fault.code === 'ENOENT' ? 'check the path' : undefined);
+      return IntelFileError.unreadable(path, fault.code);
     case 'bug':
       return workerFailed(path, fault.message);
   }
