@@ -72,6 +72,15 @@ export function detectIntelFormat(firstLine: string): IntelFileFormat {
   return 'plain';
 }
 
+/** Whether a line (as readLines gives it) is blank or a comment, which no format reads. */
+export function isBlankOrComment(text: string): boolean {
+  const first = text.charCodeAt(0);
+  if (first === 35 /* # */) return true;
+  if (text.length !== 0 && first !== 32 && first !== 9) return false;
+  const trimmed = text.trim();
+  return trimmed.length === 0 || trimmed.charCodeAt(0) === 35;
+}
+
 /** Line-by-line state machine: a LineSink for readLines that hands its results to a ParsedLineSink. */
 export class IntelLineParser implements LineSink {
   /** The format, once detected (or forced). */
@@ -113,13 +122,7 @@ export class IntelLineParser implements LineSink {
 
   line(text: string, lineNumber: number): void {
     this.charsSeen += text.length + 1;
-    const first = text.charCodeAt(0);
-    // Fast skip of blank and comment lines (any format).
-    if (first === 35 /* # */) return;
-    if (text.length === 0 || first === 32 || first === 9) {
-      const trimmed = text.trim();
-      if (trimmed.length === 0 || trimmed.charCodeAt(0) === 35) return;
-    }
+    if (isBlankOrComment(text)) return;
     if (this.format === null) this.format = detectIntelFormat(text);
     if (this.format === 'csv' && this.columns === null) {
       this.columns = this.parseHeader(text, lineNumber);
