@@ -8,7 +8,7 @@
  * To compare a change: copy `dist/` (with `package.json` and a `node_modules` link beside it), edit the copy,
  * and run each copy's `test/bench/table-trace.js` in alternation; both read the same cached trace.
  *
- * Not part of `npm run bench`: a tool for working on the session table (see the README's benchmark section).
+ * Not part of `npm run bench`: a tool for working on the session table (its results so far: test/bench/HISTORY.md).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
