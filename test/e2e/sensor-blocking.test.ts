@@ -65,8 +65,9 @@ const variants: Variant[] = [
 /*
  * Floors that do not flake on this 2-vCPU VM, measured with the e2e run alone (about 98 % of blocked connections
  * reset, 30–70 % before the first byte, 2 % completing before any reset landed). The issue's goal is every connection
- * reset and none completed; the benchmark (npm run bench -- --only blocking) measures the exact fractions, and the
- * README explains where the time goes. A sensor that stops resetting fails every one of these.
+ * reset and none completed; the benchmark (npm run bench -- --only blocking) measures the exact fractions, and
+ * test/bench/HISTORY.md ("The race itself") explains where the time goes. A sensor that stops resetting fails every
+ * one of these.
  */
 const BLOCKED_FLOOR_BEFORE_FIRST_BYTE = 0.2;
 const BLOCKED_FLOOR_RESET = 0.9;

@@ -13,7 +13,10 @@ import type { FrameInjector, IpPacketInjector, LiveCapture, LiveCaptureOptions }
 export const CAPTURE_BACKENDS = ['cap', 'native-pcap', 'native-tpacket'] as const;
 export type CaptureBackend = (typeof CAPTURE_BACKENDS)[number];
 
-/** Picked by measurement (README, "Capture backends"). */
+/**
+ * Picked by measurement: the blocking and capture benchmarks
+ * (README, "Benchmarks"; earlier runs: test/bench/HISTORY.md).
+ */
 export const DEFAULT_BACKEND: CaptureBackend = 'native-tpacket';
 
 type NativeModules = typeof import('./native-capture.js') & typeof import('./native-inject.js');
