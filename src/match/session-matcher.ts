@@ -22,7 +22,7 @@ export class SessionMatcher {
    */
   refresh(table: SessionTable, s: number): boolean {
     const version = this.intel.version;
-    if (table.verdictVersion(s) === version >>> 0) return false;
+    if (table.matchedAt(s, version)) return false;
     this.lookups++;
     const proto = table.proto(s);
     let a: number;

@@ -36,7 +36,7 @@ const DIR_HAS_ISN = 2 << 8;
 const DIR_HAS_ACK = 4 << 8;
 const NONE = -1;
 const NOT_QUEUED = 255;
-/** A verdict version no intel set ever has, so a new session is always matched on its first packet. */
+/** The verdict stamp of a new row: one verdictStamp() never gives, so a new session is always matched on its first packet. */
 const NO_VERDICT_VERSION = 0xffffffff;
 const NO_VERDICT = 0xffffffff;
 /** How often (in capture seconds) expiry walks the list heads. */
@@ -640,20 +640,21 @@ export class SessionTable {
   }
 
   /**
-   * Whether the session's cached verdict was computed at intel version `version`, found no entry, and nothing is
-   * being done about the session: a packet of such a session needs no more of the match stage. Never true of a
-   * session just created (its verdict version is one no set has), so a hold-down still sees its first packet.
+   * Whether the session's cached verdict was computed at intel version `version`. Never true of a session just
+   * created, whatever the version (see verdictStamp), so every new session is matched on its first packet.
+   */
+  matchedAt(s: number, version: number): boolean {
+    return this.rows[s * ROW_WORDS + W_VERDICT_VERSION] === verdictStamp(version);
+  }
+
+  /**
+   * Whether the session was matched at intel version `version`, no entry applied, and nothing is being done about
+   * it: a packet of such a session needs no more of the match stage. Never true of a session just created, so a
+   * hold-down still sees its first packet.
    */
   settled(s: number, version: number): boolean {
     const r = s * ROW_WORDS;
-    const v = version >>> 0;
-    return v !== NO_VERDICT_VERSION && this.rows[r + W_VERDICT_VERSION] === v && this.rows[r + W_VERDICT] === NO_VERDICT &&
-      (this.rows[r + W_INFO]! & FLAG_RESPONDING) === 0;
-  }
-
-  /** Intel version the cached verdict was computed at. */
-  verdictVersion(s: number): number {
-    return this.rows[s * ROW_WORDS + W_VERDICT_VERSION]!;
+    return this.matchedAt(s, version) && this.rows[r + W_VERDICT] === NO_VERDICT && (this.rows[r + W_INFO]! & FLAG_RESPONDING) === 0;
   }
 
   /** Cached verdict (the deciding intel entry handle, or -1) and the side it matched (0 initiator, 1 responder). */
@@ -676,7 +677,7 @@ export class SessionTable {
 
   setVerdict(s: number, version: number, handle: number, side: number): void {
     const r = s * ROW_WORDS;
-    this.rows[r + W_VERDICT_VERSION] = version >>> 0;
+    this.rows[r + W_VERDICT_VERSION] = verdictStamp(version);
     this.rows[r + W_VERDICT] = handle >>> 0;
     this.rows[r + W_INFO] = ((this.rows[r + W_INFO]! & 0xfffeffff) | (side << 16)) >>> 0;
   }
@@ -694,6 +695,18 @@ export class SessionTable {
   sessionsInClass(cls: number): number {
     return this.listSize[cls]!;
   }
+}
+
+/**
+ * What a row stores of the intel version its verdict was computed at: the version's low 32 bits, except that the
+ * value a new row carries (NO_VERDICT_VERSION) maps half the range away. A set's version counts every change, so a
+ * long-lived sensor does reach 2^32 - 1; without the mapping, every session created at that version would count as
+ * matched and never be looked up. The price: a verdict 2^31 changes old looks current, to a session with no packet
+ * across all those changes.
+ */
+function verdictStamp(version: number): number {
+  const v = version >>> 0;
+  return v === NO_VERDICT_VERSION ? 0x7fffffff : v;
 }
 
 /**

@@ -332,6 +332,30 @@ describe('hold-down and re-matching', () => {
     h.feed(tcpFrame('c', ACK, C + 1, 0));
     expect(h.engine.matcher!.lookups).toBe(2);
   });
+
+  test('at intel version 2^32 - 1 (a long-lived sensor gets there) new sessions are still matched and killed, and once', () => {
+    // The real set, its version counted from just below 2^32: four billion changes are not a unit test.
+    class LongLivedSet extends IntelSet {
+      override get version(): number {
+        return super.version + 0xffffffff - 1;
+      }
+    }
+    const intel = new LongLivedSet();
+    intel.upsert({ indicator: `${SERVER}:443/tcp`, action: 'block', source: 'feed' });
+    expect(intel.version).toBe(0xffffffff);
+    const h = harness(intel);
+    h.feed(tcpFrame('c', SYN, C, 0));
+    expect(h.sent).toHaveLength(2);
+    for (let i = 0; i < 5; i++) h.feed(tcpFrame('c', ACK, C + 1, 0));
+    expect(h.engine.matcher!.lookups).toBe(1);
+    // The next change (version 2^32, 0 in 32 bits) re-matches the session once more.
+    intel.upsert({ indicator: '198.18.9.8', action: 'block', source: 'feed' });
+    h.feed(tcpFrame('c', ACK, C + 1, 0));
+    h.feed(tcpFrame('c', ACK, C + 1, 0));
+    expect(h.engine.matcher!.lookups).toBe(2);
+    h.feed(tcpFrame('c', SYN, C, 0, [], { sport: 40001 }));
+    expect(h.engine.matcher!.lookups).toBe(3);
+  });
 });
 
 describe('UDP', () => {
