@@ -55,20 +55,10 @@ export class EntryInserter implements ParsedLineSink {
 
   entry(entry: PreparedEntry, lineNumber: number, charsSeen: number): void {
     this.charsSeen = charsSeen;
-    // The sample that sizes the reservation goes in one by one, so that the counts it reads are up to date.
-    if (!this.reserved) {
-      try {
-        this.upsert(entry);
-      } catch (err) {
-        // As at the flush: a set that refuses an entry (capacity) refuses that line, not the load.
-        if (!(err instanceof OffpathError)) throw err;
-        this.fail(lineNumber, err.code, err.message);
-      }
-      return;
-    }
     this.batch.push(entry);
     this.batchLines.push(lineNumber);
-    if (this.batch.length === BATCH) this.flush();
+    // The sample that sizes the reservation goes in one by one, so that the counts it reads are up to date.
+    if (!this.reserved || this.batch.length === BATCH) this.flush();
   }
 
   fail(line: number, code: string, message: string): void {
@@ -129,6 +119,7 @@ export class EntryInserter implements ParsedLineSink {
         try {
           this.upsert(batch[i]!);
         } catch (err) {
+          // A set that refuses an entry (capacity) refuses that line, not the load.
           if (!(err instanceof OffpathError)) throw err;
           this.fail(this.batchLines[i]!, err.code, err.message);
         }
