@@ -31,7 +31,7 @@ import { IntelFileError } from './errors.js';
 import type { IndicatorKind } from './indicator.js';
 import { detectIntelFormat, IntelLineParser, isBlankOrComment, parseOptionsOf, type IntelFileFormat, type IntelParseOptions } from './intel-line-parser.js';
 import type { IntelSet } from './intel-set.js';
-import { DEFAULT_MAX_LINE_LENGTH, readLines, type LineSink } from './line-reader.js';
+import { DEFAULT_MAX_LINE_LENGTH, readLines, stripBom, stripCr, type LineSink } from './line-reader.js';
 import { parseInWorker, parseWorkerAvailable } from './worker-load.js';
 import { OffpathError } from '../util/errors.js';
 
@@ -133,9 +133,9 @@ export async function sniffIntelFormat(path: string): Promise<IntelFileFormat> {
     const { bytesRead } = await file.read(buffer, 0, SNIFF_BYTES, 0);
     const lines = buffer.toString('utf8', 0, bytesRead).split('\n');
     if (bytesRead === SNIFF_BYTES) lines.pop(); // may be cut short
-    // Each line as readLines would give it to the parser: without the BOM and the CR of a CRLF.
+    // Each line as readLines gives it to the parser: without the BOM and the CR of a CRLF.
     for (const [i, line] of lines.entries()) {
-      const text = (i === 0 ? line.replace(/^\ufeff/, '') : line).replace(/\r$/, '');
+      const text = stripCr(i === 0 ? stripBom(line) : line);
       if (!isBlankOrComment(text)) return detectIntelFormat(text);
     }
     return 'plain';

@@ -66,10 +66,12 @@ export async function readLines(
   return lineNumber;
 }
 
-function stripCr(text: string): string {
+/** A line without the CR of a CRLF ending. */
+export function stripCr(text: string): string {
   return text.length > 0 && text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
 }
 
-function stripBom(text: string): string {
+/** The first line without a UTF-8 byte-order mark. */
+export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
