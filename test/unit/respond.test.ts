@@ -320,41 +320,43 @@ describe('hold-down and re-matching', () => {
     expect(h.engine.responder!.holdDownCount).toBe(1);
   });
 
-  test('the verdict is cached: no lookup per packet until the intel changes', () => {
-    const intel = new IntelSet();
-    intel.upsert({ indicator: '198.18.9.9', action: 'block', source: 'feed' });
-    const h = harness(intel);
-    h.feed(tcpFrame('c', SYN, C, 0));
-    for (let i = 0; i < 20; i++) h.feed(tcpFrame('c', ACK, C + 1, 0));
-    expect(h.engine.matcher!.lookups).toBe(1);
-    intel.upsert({ indicator: '198.18.9.8', action: 'block', source: 'feed' });
-    h.feed(tcpFrame('c', ACK, C + 1, 0));
-    h.feed(tcpFrame('c', ACK, C + 1, 0));
-    expect(h.engine.matcher!.lookups).toBe(2);
-  });
-
-  test('at intel version 2^32 - 1 (a long-lived sensor gets there) new sessions are still matched and killed, and once', () => {
-    // The real set, its version counted from just below 2^32: four billion changes are not a unit test.
+  /** A real set whose version is counted from `offset`: a long-lived sensor's four billion changes are not a unit test. */
+  function setAtVersion(offset: number): IntelSet {
     class LongLivedSet extends IntelSet {
       override get version(): number {
-        return super.version + 0xffffffff - 1;
+        return super.version + offset;
       }
     }
-    const intel = new LongLivedSet();
+    return new LongLivedSet();
+  }
+
+  test.each([
+    ['a new set', 0],
+    ['a set at version 2^32 - 1, which a long-lived sensor reaches', 0xffffffff - 1],
+  ])('the verdict is cached, in %s: one lookup per session and intel version, and the first SYN is killed', (_name, offset) => {
+    const intel = setAtVersion(offset);
     intel.upsert({ indicator: `${SERVER}:443/tcp`, action: 'block', source: 'feed' });
-    expect(intel.version).toBe(0xffffffff);
+    if (offset > 0) expect(intel.version).toBe(0xffffffff);
     const h = harness(intel);
     h.feed(tcpFrame('c', SYN, C, 0));
-    expect(h.sent).toHaveLength(2);
-    for (let i = 0; i < 5; i++) h.feed(tcpFrame('c', ACK, C + 1, 0));
-    expect(h.engine.matcher!.lookups).toBe(1);
-    // The next change (version 2^32, 0 in 32 bits) re-matches the session once more.
-    intel.upsert({ indicator: '198.18.9.8', action: 'block', source: 'feed' });
-    h.feed(tcpFrame('c', ACK, C + 1, 0));
-    h.feed(tcpFrame('c', ACK, C + 1, 0));
+    expect(h.sent).toHaveLength(2); // killed on its first packet
+    h.feed(tcpFrame('c', SYN, C, 0, [], { sport: 40002, dport: 8443 })); // no entry: its packets take the settled() path
+    for (let i = 0; i < 10; i++) {
+      h.feed(tcpFrame('c', ACK, C + 1, 0));
+      h.feed(tcpFrame('c', ACK, C + 1, 0, [], { sport: 40002, dport: 8443 }));
+    }
     expect(h.engine.matcher!.lookups).toBe(2);
+    // The next change (at the wrap: version 2^32, 0 in 32 bits) re-matches each session once, on its next packet.
+    intel.upsert({ indicator: '198.18.9.8', action: 'block', source: 'feed' });
+    for (let i = 0; i < 2; i++) {
+      h.feed(tcpFrame('c', ACK, C + 1, 0));
+      h.feed(tcpFrame('c', ACK, C + 1, 0, [], { sport: 40002, dport: 8443 }));
+    }
+    expect(h.engine.matcher!.lookups).toBe(4);
+    const before = h.sent.length;
     h.feed(tcpFrame('c', SYN, C, 0, [], { sport: 40001 }));
-    expect(h.engine.matcher!.lookups).toBe(3);
+    expect(h.engine.matcher!.lookups).toBe(5);
+    expect(h.sent).toHaveLength(before + 2);
   });
 });
 
