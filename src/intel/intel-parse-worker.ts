@@ -25,11 +25,12 @@ function send(message: ParseWorkerMessage, transfer: ArrayBuffer[] = []): void {
 }
 
 const writer = new EntryBatchWriter(data.batchEntries, (batch) => {
-  while (Atomics.load(credits, 0) === 0) {
+  // This thread is the only one that takes credit: one seen here is still there at the sub.
+  for (;;) {
     if (Atomics.load(credits, 1) !== 0) throw new LoadCancelled();
+    if (Atomics.load(credits, 0) > 0) break;
     Atomics.wait(credits, 0, 0, 1000);
   }
-  if (Atomics.load(credits, 1) !== 0) throw new LoadCancelled();
   Atomics.sub(credits, 0, 1);
   send({ type: 'batch', batch }, batchTransferList(batch));
 });
