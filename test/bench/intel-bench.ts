@@ -5,7 +5,8 @@
  *
  * Prints a short human table on stderr and one JSON object on stdout (like the other benchmarks).
  * Rates are computed from the process's CPU time (best of several passes), so that other load on a shared machine
- * does not count against them; file loads also report wall time. Build times are wall time.
+ * does not count against them; file loads report wall time, the best of LOAD_ROUNDS loads (and the worst). Build
+ * times are wall time.
  * Goals (issue "Intel set, session verdicts and TCP RST crafting"):
  *   >= 20 M IPv4 exact lookups/s on one core, <= 32 bytes per IPv4 exact indicator including metadata,
  *   1 M indicators loaded from a file in < 2 s.
@@ -36,6 +37,8 @@ const QUICK = args.has('--quick');
 const SCALE = QUICK ? 0.05 : 1;
 const NOW = 1_700_000_000;
 const gc = (globalThis as { gc?: () => void }).gc;
+/** Loads of each file and way (worker, in line); the best is reported, the worst beside it. */
+const LOAD_ROUNDS = QUICK ? 1 : 3;
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -309,23 +312,33 @@ async function scenarioFiles(count: number): Promise<Record<string, Record<strin
       log(`  writing ${count.toLocaleString()}-line ${name} file...`);
       await writeLines(path, count, line, header);
       // Parsed in a worker thread (what loadIntelFile does with files this large), then in line, as the reference.
+      // LOAD_ROUNDS rounds of the two, alternating, best kept (as the engine's best of three): one load of either
+      // has come out 20 % apart from the next on this shared machine, and a single one is no figure to hold a goal to.
       const figures: Record<string, number> = { lines: count };
-      for (const parseIn of ['worker', 'thread'] as const) {
-        gc?.();
-        const set = new IntelSet({ clock: () => NOW });
-        const t0 = performance.now();
-        const c0 = process.cpuUsage();
-        const stats = await loadIntelFile(path, set, { nowSeconds: NOW, parseIn });
-        const c = process.cpuUsage(c0);
-        const wallMs = performance.now() - t0;
-        // CPU time of the whole process: both threads, GC helper threads and file reads.
-        const ms = (c.user + c.system) / 1000;
-        if (stats.loaded !== count || stats.skipped !== 0) throw new Error(`${name}: loaded ${stats.loaded}, skipped ${stats.skipped}`);
-        if (stats.parsedIn !== parseIn) throw new Error(`${name}: parsed in ${stats.parsedIn}, not in ${parseIn}`);
-        const key = parseIn === 'worker' ? '' : 'InLine';
-        figures[`wallMs${key}`] = wallMs;
-        figures[`cpuMs${key}`] = ms;
+      const runs: Record<string, number[]> = { wallMs: [], wallMsInLine: [] };
+      for (let round = 0; round < LOAD_ROUNDS; round++) {
+        for (const parseIn of ['worker', 'thread'] as const) {
+          gc?.();
+          const set = new IntelSet({ clock: () => NOW });
+          const t0 = performance.now();
+          const c0 = process.cpuUsage();
+          const stats = await loadIntelFile(path, set, { nowSeconds: NOW, parseIn });
+          const c = process.cpuUsage(c0);
+          const wallMs = performance.now() - t0;
+          // CPU time of the whole process: both threads, GC helper threads and file reads.
+          const ms = (c.user + c.system) / 1000;
+          if (stats.loaded !== count || stats.skipped !== 0) throw new Error(`${name}: loaded ${stats.loaded}, skipped ${stats.skipped}`);
+          if (stats.parsedIn !== parseIn) throw new Error(`${name}: parsed in ${stats.parsedIn}, not in ${parseIn}`);
+          const key = parseIn === 'worker' ? '' : 'InLine';
+          runs[`wallMs${key}`]!.push(wallMs);
+          if (!(wallMs >= figures[`wallMs${key}`]!)) {
+            figures[`wallMs${key}`] = wallMs;
+            figures[`cpuMs${key}`] = ms;
+          }
+        }
       }
+      figures.worstWallMs = Math.max(...runs.wallMs!);
+      figures.worstWallMsInLine = Math.max(...runs.wallMsInLine!);
       results[name] = figures;
     }
   } finally {
@@ -385,8 +398,9 @@ async function main(): Promise<void> {
   row(`cidr4 /8../32 ${n(cidr4_1m)}`, cidr4_1m, `${f(cidr4_1m.randomLookupPerSec!)} random (${(cidr4_1m.hitRatio! * 100).toFixed(0)}% hit)`);
   row(`ipv6 exact ${n(v6_1m)}`, v6_1m, `${f(v6_1m.hitPerSec!)} / ${f(v6_1m.missPerSec!)}`);
   for (const [name, r] of Object.entries(files)) {
-    log(`file load ${name.padEnd(8)} ${f(r.lines!).padStart(12)} lines in ${(r.wallMs! / 1000).toFixed(2)} s wall, ${(r.cpuMs! / 1000).toFixed(2)} s CPU ` +
-      `(parsed in line: ${(r.wallMsInLine! / 1000).toFixed(2)} s wall, ${(r.cpuMsInLine! / 1000).toFixed(2)} s CPU)`);
+    log(`file load ${name.padEnd(8)} ${f(r.lines!).padStart(12)} lines in ${(r.wallMs! / 1000).toFixed(2)} s wall (worst ${(r.worstWallMs! / 1000).toFixed(2)}), ` +
+      `${(r.cpuMs! / 1000).toFixed(2)} s CPU (parsed in line: ${(r.wallMsInLine! / 1000).toFixed(2)} s wall, worst ${(r.worstWallMsInLine! / 1000).toFixed(2)}, ` +
+      `${(r.cpuMsInLine! / 1000).toFixed(2)} s CPU)`);
   }
   log(`total ${result.totalSeconds.toFixed(0)} s`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
