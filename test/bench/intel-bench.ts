@@ -312,8 +312,8 @@ async function scenarioFiles(count: number): Promise<Record<string, Record<strin
       log(`  writing ${count.toLocaleString()}-line ${name} file...`);
       await writeLines(path, count, line, header);
       // Parsed in a worker thread (what loadIntelFile does with files this large), then in line, as the reference.
-      // LOAD_ROUNDS rounds of the two, alternating, best kept (as the engine's best of three): one load of either
-      // has come out 20 % apart from the next on this shared machine, and a single one is no figure to hold a goal to.
+      // LOAD_ROUNDS rounds of the two, alternating, best kept (as the engine's best of three): loads of the same file
+      // have come out 15-30 % apart on this shared machine, and a single one is no figure to hold a goal to.
       const figures: Record<string, number> = { lines: count };
       const runs: Record<string, number[]> = { wallMs: [], wallMsInLine: [] };
       for (let round = 0; round < LOAD_ROUNDS; round++) {

@@ -111,10 +111,10 @@ export const intelReplayPart: BenchPart = {
     ctx.log(renderTable(['replay', 'seconds', 'packets/s'], variants.map((v, i) => [v.name, fmtFixed(best[i]!.seconds, 3), fmtFixed(best[i]!.pps / 1e6, 2, ' M')])));
     const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
     const pairedMedian = all.map((times) => median(times.map((sec, run) => sec / all[0]![run]! - 1)));
-    ctx.log(`slowdown with ${count.toLocaleString('en-US')} indicators (goal < 10 %): ${pct(slowdown)} with the hosts' /16s clean, ` +
-      `${pct(slowdownServers)} with indicators in the servers' /16, ${pct(slowdownBoth)} with indicators in both (best of ${runs} each)`);
-    ctx.log(`median over the ${runs} runs of each run's own slowdown: ${pct(pairedMedian[1]!)} clean, ${pct(pairedMedian[2]!)} servers' /16, ` +
-      `${pct(pairedMedian[3]!)} both`);
+    ctx.log(`slowdown with ${count.toLocaleString('en-US')} indicators (goal < 10 %), the median over the ${runs} runs of each run's own: ` +
+      `${pct(pairedMedian[1]!)} with the hosts' /16s clean, ${pct(pairedMedian[2]!)} with indicators in the servers' /16, ` +
+      `${pct(pairedMedian[3]!)} with indicators in both`);
+    ctx.log(`from the best of ${runs} runs each: ${pct(slowdown)} clean, ${pct(slowdownServers)} servers' /16, ${pct(slowdownBoth)} both`);
     return {
       status: 'ok',
       data: { capture: capture.path, indicators: count, noIntel: best[0], withIntel: best[1], withIntelServers16: best[2], withIntelBoth16: best[3],
