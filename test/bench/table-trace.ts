@@ -44,6 +44,7 @@ const FIELDS = [
 const TS_WORD = FIELDS.length;
 const WIRE_WORD = FIELDS.length + 2;
 const RECORD_WORDS = FIELDS.length + 3;
+/** Bump with any change to the record: native-table/table-trace.c reads the same format. */
 const TRACE_VERSION = 1;
 
 const log = (line: string): void => {

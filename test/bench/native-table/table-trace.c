@@ -3,8 +3,10 @@
  * `table-trace.js` replays (it caches the trace under $TMPDIR/offpath-bench/table-trace/). Same layout as
  * src/session/session-layout.ts (42-word rows, an index of (hash, session + 1) pairs at load <= 0.5 with linear
  * probing), the same hash, the same per-direction TCP tracking and the same class lists, each class change
- * unlinking the session and appending it. No expiry walk (nothing times out within the synthetic capture) and no
- * eviction (the table is sized for every session).
+ * unlinking the session and appending it. No expiry walk (nothing times out within the synthetic capture), no
+ * eviction (the table is sized for every session) and no port-reuse split (the synthetic capture has none: both
+ * make the same 999,960 sessions). The trace's format is table-trace.ts's (TRACE_VERSION 1: its FIELDS in order,
+ * then the timestamp as a double and the wire length, 24 words a packet).
  *
  * It tells how much of the JavaScript table's time per packet the memory itself costs, on the same machine and
  * the same accesses: see test/bench/HISTORY.md (session 16). Not part of `npm run bench` and not a product part.
