@@ -7,7 +7,8 @@
 import { actionName } from './action.js';
 import type { PreparedEntry } from './entry.js';
 import type { ParsedLineSink } from './intel-line-parser.js';
-import { INDICATOR_KINDS, type ParsedIndicator, type PortProtocol } from './indicator.js';
+import { INDICATOR_KINDS, type ParsedIndicator } from './indicator.js';
+import { PROTOCOL_NAMES, protocolCode } from './kinds.js';
 
 // Int32 fields of an entry.
 const I_LINE = 0;
@@ -31,8 +32,6 @@ const INTS = 19;
 const F_EXPIRES = 0;
 const F_CHARS = 1;
 const FLOATS = 2;
-
-const PROTOCOLS: readonly PortProtocol[] = ['any', 'tcp', 'udp'];
 
 export interface EntryBatch {
   readonly count: number;
@@ -81,7 +80,7 @@ export class EntryBatchWriter implements ParsedLineSink {
     if (v6 !== null) for (let w = 0; w < 4; w++) ints[i + I_W0 + w] = v6[w]!;
     ints[i + I_PREFIX] = ind.prefixLength;
     ints[i + I_PORT] = ind.port;
-    ints[i + I_PROTOCOL] = PROTOCOLS.indexOf(ind.protocol);
+    ints[i + I_PROTOCOL] = protocolCode(ind.protocol);
     ints[i + I_ACTION] = entry.actionCode;
     ints[i + I_SLOT] = entry.profileSlot;
     ints[i + I_SOURCE] = this.shared(entry.source);
@@ -172,7 +171,7 @@ export function readEntryBatch(batch: EntryBatch, sink: ParsedLineSink): void {
       v6: family === 6 ? Uint32Array.of(ints[i + I_W0]!, ints[i + I_W0 + 1]!, ints[i + I_W0 + 2]!, ints[i + I_W0 + 3]!) : null,
       prefixLength: ints[i + I_PREFIX]!,
       port: ints[i + I_PORT]!,
-      protocol: PROTOCOLS[ints[i + I_PROTOCOL]!]!,
+      protocol: PROTOCOL_NAMES[ints[i + I_PROTOCOL]!]!,
       domain: domain < 0 ? '' : strings[domain]!,
       text: strings[ints[i + I_TEXT]!]!,
     };
