@@ -111,13 +111,12 @@ export async function loadIntelFile(path: string, set: IntelSet, options: IntelL
 
 async function parsesInWorker(path: string, options: IntelLoadOptions, size: number): Promise<boolean> {
   const parseIn = options.parseIn ?? 'auto';
-  if (parseIn === 'thread') return false;
+  if (parseIn === 'thread' || (parseIn === 'auto' && size < WORKER_MIN_BYTES)) return false;
   if (!parseWorkerAvailable()) {
     if (parseIn === 'worker') throw new IntelFileError(path, 0, 'this build has no intel parse worker', 'run the compiled build (npm run build), or load with parseIn: thread');
     return false;
   }
   if (parseIn === 'worker') return true;
-  if (size < WORKER_MIN_BYTES) return false;
   const format = options.format === undefined || options.format === 'auto' ? await sniffIntelFormat(path) : options.format;
   return format !== 'plain';
 }
