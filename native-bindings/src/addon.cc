@@ -1,4 +1,4 @@
-// offpath_native: live capture and injection for offpath (see ../README.md). Everything is per environment, so the
+// offpath_native: live capture and injection for offpath, and the session table's per-packet path (see ../README.md). Everything is per environment, so the
 // addon loads in the main thread and in any number of worker threads at once.
 #include <napi.h>
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include "capture_handle.h"
 #include "injectors.h"
 #include "interface.h"
+#include "session_track.h"
 
 namespace {
 
@@ -58,8 +59,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaceInfo", Napi::Function::New(env, offpath::InterfaceInfo, "interfaceInfo"));
   exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs, "realtimeNs"));
   exports.Set("setThreadScheduling", Napi::Function::New(env, SetThreadScheduling, "setThreadScheduling"));
+  exports.Set("createSessionTracker", Napi::Function::New(env, offpath::CreateSessionTracker, "createSessionTracker"));
   exports.Set("libpcapVersion", Napi::String::New(env, pcap_lib_version()));
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   return exports;
 }
 

@@ -8,6 +8,7 @@ import { DEFAULT_GUARDS, GuardOptions, GuardPolicy } from '../respond/guards/gua
 import { DEFAULT_RESPONDER, FrameSink, MatchRecord, Responder, ResponderOptions } from '../respond/responder.js';
 import { SessionTable, SessionTableOptions } from '../session/session-table.js';
 import { SessionStateName } from '../session/tcp-state.js';
+import { nativeTrackerFor, SessionTrackPath } from './session-track-path.js';
 
 export interface EngineOptions extends SessionTableOptions {
   /** Intel to match sessions against; without it the engine only tracks sessions. */
@@ -18,6 +19,8 @@ export interface EngineOptions extends SessionTableOptions {
   sink?: FrameSink;
   /** Called when a matched session ends, with what was done about it. */
   onMatchEnd?: (table: SessionTable, session: number, record: MatchRecord) => void;
+  /** Which path tracks packets in the session table (default 'auto': the addon's when it loads); see session-track-path.ts. */
+  sessionTrack?: SessionTrackPath;
 }
 
 const PROTO_GROUPS = ['tcp', 'udp', 'other'] as const;
@@ -40,6 +43,7 @@ export class Engine {
     const onMatchEnd = options.onMatchEnd;
     this.table = new SessionTable({
       ...options,
+      nativeTracker: options.nativeTracker !== undefined ? options.nativeTracker : nativeTrackerFor(options.sessionTrack),
       onEnd: (table, s, reason) => {
         const proto = table.proto(s);
         const group = proto === IpProto.TCP ? 0 : proto === IpProto.UDP ? 1 : 2;

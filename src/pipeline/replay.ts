@@ -12,12 +12,15 @@ import { SessionTable } from '../session/session-table.js';
 import { SessionTimeouts } from '../session/timeouts.js';
 import { CaptureFileError } from '../util/errors.js';
 import { Engine } from './engine.js';
+import type { SessionTrackPath } from './session-track-path.js';
 
 export interface ReplayOptions {
   files: string[];
   capacity?: number;
   timeouts?: SessionTimeouts;
   vlanTracking?: boolean;
+  /** Which path tracks packets in the session table (default 'auto'). */
+  sessionTrack?: SessionTrackPath;
   /** Path for one JSON line per ended session. */
   sessionsOut?: string;
   /** Intel to match against; with it, sessions get verdicts and blocked ones get resets. */
@@ -63,7 +66,16 @@ export interface ReplaySummary {
   tunnelled: number;
   sessions: { tcp: number; udp: number; other: number };
   sessionStates: Record<string, Record<string, number>>;
-  sessionTable: { capacity: number; peakActive: number; evicted: number; expired: number; reused: number; bytesPerSession: number };
+  sessionTable: {
+    capacity: number;
+    peakActive: number;
+    evicted: number;
+    expired: number;
+    reused: number;
+    bytesPerSession: number;
+    /** Which path tracked the packets: 'native' (the addon) or 'js'. */
+    track: 'native' | 'js';
+  };
   /** Matched sessions by the action that decided them (present with intel). */
   matches?: { block: number; monitor: number; allow: number };
   rstPackets?: number;
@@ -91,6 +103,7 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
     capacity: options.capacity,
     timeouts: options.timeouts,
     vlanTracking: options.vlanTracking,
+    sessionTrack: options.sessionTrack,
     intel: options.intel,
     guards: options.guards,
     responder: options.responder,
@@ -163,6 +176,7 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
       expired: table.expired,
       reused: table.reused,
       bytesPerSession: Math.round(SessionTable.bytesPerSession(table.capacity) * 10) / 10,
+      track: table.trackPath,
     },
     ...(engine.responder
       ? {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { LiveCaptureError, classifyCaptureMessage, type LiveCaptureProblem } from './capture-errors.js';
 
 /** Bumped (in addon.cc too) whenever the handles below change shape, so a stale build is refused clearly. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 export interface RawCaptureOptions {
   mode: 'pcap' | 'tpacket';
@@ -94,6 +94,8 @@ export interface NativeAddon {
   realtimeNs(): bigint;
   /** Scheduling policy of the calling thread; returns "" or the errno text. */
   setThreadScheduling(policy: 'fifo' | 'other', priority: number): string;
+  /** The session table's native per-packet path: src/session/native-track.ts describes the options and the result. */
+  createSessionTracker(options: object): () => number;
   readonly libpcapVersion: string;
   readonly abiVersion: number;
 }

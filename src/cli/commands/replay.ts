@@ -1,4 +1,5 @@
 import { ReplayProgress, ReplaySummary, runReplay } from '../../pipeline/replay.js';
+import { parseSessionTrackPath } from '../../pipeline/session-track-path.js';
 import { parseTimeouts } from '../../session/timeouts.js';
 import { ExitCode, UsageError } from '../../util/errors.js';
 import { parseCommandArgs, positiveInteger } from '../args.js';
@@ -20,6 +21,9 @@ Options:
                           otherTwoWay, tcpEstablished; "none" disables idle expiry
   --ignore-vlan           leave VLAN tags out of the session key (for mirrors where the two directions of
                           a connection carry different VLANs)
+  --session-track PATH    auto (default): the native addon's per-packet path when it is built, else the
+                          TypeScript one; native: the addon's or fail; js: the TypeScript one. Both give the
+                          same sessions; the summary's sessionTable.track says which ran
   --no-progress           no progress line (shown on stderr only when it is a terminal)
   -q, --quiet             no readable summary
   -h, --help              this help
@@ -41,6 +45,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     capacity: { type: 'string' },
     timeouts: { type: 'string' },
     'ignore-vlan': { type: 'boolean' },
+    'session-track': { type: 'string' },
     'no-progress': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     verdicts: { type: 'string' },
@@ -53,6 +58,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError('replay needs at least one capture file');
   if ((values.verdicts || values['write-rst']) && !values.intel) throw new UsageError('--verdicts and --write-rst need --intel');
+  const sessionTrack = parseSessionTrackPath(values['session-track']);
   const setup = await setUpIntel(values);
   for (const load of setup.loads) {
     for (const e of load.errors) process.stderr.write(`offpath: ${load.name}:${e.line}: ${e.message}\n`);
@@ -69,6 +75,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     capacity: positiveInteger('capacity', values.capacity, 1_000_000),
     timeouts: values.timeouts ? parseTimeouts(values.timeouts) : undefined,
     vlanTracking: !values['ignore-vlan'],
+    sessionTrack,
     sessionsOut: values.sessions,
     onProgress: showProgress ? printProgress : undefined,
   });
@@ -108,7 +115,7 @@ export function formatSummary(s: ReplaySummary): string {
   if (anomalies.length) lines.push(`anomalies        ${anomalies.map(([k, n]) => `${k}=${count(n)}`).join(' ')}`);
   const noFlow = Object.entries(s.noFlow);
   if (noFlow.length) lines.push(`no flow          ${noFlow.map(([k, n]) => `${k}=${count(n)}`).join(' ')}`);
-  lines.push(`sessions         tcp=${count(s.sessions.tcp)} udp=${count(s.sessions.udp)} other=${count(s.sessions.other)}  (peak ${count(s.sessionTable.peakActive)} active, ${count(s.sessionTable.evicted)} evicted)`);
+  lines.push(`sessions         tcp=${count(s.sessions.tcp)} udp=${count(s.sessions.udp)} other=${count(s.sessions.other)}  (peak ${count(s.sessionTable.peakActive)} active, ${count(s.sessionTable.evicted)} evicted, ${s.sessionTable.track} path)`);
   for (const [proto, states] of Object.entries(s.sessionStates)) {
     const entries = Object.entries(states);
     if (entries.length) lines.push(`  ${proto.padEnd(15)}${entries.map(([k, n]) => `${k}=${count(n)}`).join(' ')}`);

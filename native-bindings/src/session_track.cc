@@ -1,0 +1,362 @@
+// The session table's per-packet path in C++: src/session/session-table.ts's track() for the packets that need
+// nothing but a lookup, a session's creation and its update. It works in place on the table's own typed arrays, so
+// every reader of a session (verdicts, responses, session records, the API) reads the same rows either way, and the
+// TypeScript table stays whole: expiry, eviction, the end of a session, its callbacks, and the two cases handed back
+// to it (a SYN that reuses a session's ports, a full table). The TypeScript track() is the reference; the tests replay
+// every capture through both and compare every session record.
+//
+// Why: in the replay of a million flows, the table's time per packet was half memory stalls and half V8's code
+// around them (test/bench/HISTORY.md, sessions 16 and 17); this path removes most of the second half. A call costs
+// about 20 ns through Node-API, so it is one call per packet with no arguments: the packet's fields go through a
+// shared Uint32Array that TypeScript fills.
+//
+// Keep in step with src/session/session-layout.ts (row layout), src/session/native-track.ts (packet record,
+// state words) and the hash and TCP tracking in session-table.ts: kLayoutVersion is checked at creation.
+#include "session_track.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include <cmath>
+
+namespace offpath {
+namespace {
+
+// Bumped with src/session/native-track.ts's NATIVE_TRACK_LAYOUT whenever the row layout, the packet record or the
+// state words change.
+constexpr uint32_t kLayoutVersion = 1;
+
+constexpr uint32_t ROW_WORDS = 42;
+constexpr uint32_t W_PORTS = 8, W_META = 9, W_HASH = 10, W_INFO = 11, W_PREV = 12, W_NEXT = 13, W_FIRST_TS = 14,
+                   W_LAST_TS = 16, W_QUEUED_TS = 18, W_DIR = 20, DIR_WORDS = 10, W_VERDICT_VERSION = 40,
+                   W_VERDICT = 41;
+constexpr uint32_t D_STATE = 0, D_VLAN = 1, D_WINDOW = 2, D_ISN = 3, D_NXT = 4, D_LAST_ACK = 5, D_PACKETS = 6,
+                   D_BYTES = 8;
+constexpr uint32_t FLAG_IPV4 = 1, DIR_SEEN = 1 << 8, DIR_HAS_ISN = 2 << 8, DIR_HAS_ACK = 4 << 8, NOT_QUEUED = 255;
+constexpr int CLASSES = 8;
+constexpr uint32_t FIN = 1, SYN = 2, RST = 4, ACK = 16;
+constexpr uint32_t TCP = 6, UDP = 17;
+// TcpDirState and SessionState (src/session/tcp-state.ts).
+enum { T_NONE, T_SYN, T_SYN_ACK, T_ESTABLISHED, T_FIN, T_RST };
+enum { S_NEW, S_SYN_SENT, S_SYN_RECEIVED, S_ESTABLISHED, S_CLOSING, S_CLOSED, S_RESET, S_MIDSTREAM };
+// TimeoutClass (src/session/timeouts.ts).
+enum { C_TCP_CLOSED, C_TCP_HALF_OPEN, C_UDP_ONE_WAY, C_OTHER_ONE_WAY, C_TCP_CLOSING, C_UDP_TWO_WAY, C_OTHER_TWO_WAY,
+       C_TCP_ESTABLISHED };
+
+// The packet record (NativeTrackPacket in native-track.ts): 24 words, the timestamp a double at words 22-23.
+enum { P_SRC = 0, P_DST = 4, P_SPORT = 8, P_DPORT = 9, P_PROTO = 10, P_VLAN0 = 11, P_VLAN1 = 12, P_FLAGS = 13,
+       P_SEQ = 14, P_ACK = 15, P_WINDOW = 16, P_TTL = 17, P_PAYLOAD = 18, P_WSCALE = 19, P_IPVER = 20,
+       P_FRAME_BYTES = 21, P_TS = 22, PACKET_WORDS = 24 };
+// The state words (Int32Array), owned by the TypeScript table.
+enum { ST_FREE_COUNT, ST_HIGH_WATER, ST_ACTIVE, ST_PEAK_ACTIVE, STATE_WORDS };
+
+// Handed back to TypeScript: a SYN that starts a new connection on a session's ports, or no free row.
+constexpr int32_t kSlowPath = -1;
+
+struct Tracker {
+  int32_t* slots;
+  uint32_t slotMask;
+  uint32_t* rows;
+  double* rowsF64;
+  int32_t* listHead;
+  int32_t* listTail;
+  int32_t* listSize;
+  int32_t* freeList;
+  double* created;
+  const uint32_t* packet;
+  const double* packetTs;
+  int32_t* state;
+  bool vlanTracking;
+  napi_ref refs[10];
+  int refCount;
+};
+
+inline uint32_t endpointHashV4(uint32_t w3, uint32_t port) {
+  uint32_t h = w3 * 0xcc9e2d51u + port;
+  return (h ^ (h >> 16)) * 0x1b873593u;
+}
+
+inline uint32_t endpointHash(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3, uint32_t port) {
+  uint32_t h = (w3 ^ (w2 ^ (w1 ^ w0) * 0x2c1b3c6du) * 0x297a2d39u) * 0xcc9e2d51u + port;
+  return (h ^ (h >> 16)) * 0x1b873593u;
+}
+
+inline uint32_t mixEndpoints(uint32_t a, uint32_t b, uint32_t meta) {
+  uint32_t h = ((a + b) ^ meta) * 0x9e3779b1u;
+  h ^= h >> 15;
+  h *= 0x85ebca6bu;
+  return h ^ (h >> 13);
+}
+
+inline int tcpSessionState(int i, int r) {
+  if (i == T_RST || r == T_RST) return S_RESET;
+  if (i == T_FIN && r == T_FIN) return S_CLOSED;
+  if (i == T_FIN || r == T_FIN) return S_CLOSING;
+  if (i == T_ESTABLISHED && r == T_ESTABLISHED) return S_ESTABLISHED;
+  if (r == T_SYN_ACK) return i == T_ESTABLISHED ? S_ESTABLISHED : S_SYN_RECEIVED;
+  if (i == T_SYN) return S_SYN_SENT;
+  return S_MIDSTREAM;
+}
+
+int classOf(const uint32_t* rows, uint32_t s) {
+  uint32_t r = s * ROW_WORDS, proto = rows[r + W_META] >> 24;
+  uint32_t s0 = rows[r + W_DIR + D_STATE], s1 = rows[r + W_DIR + DIR_WORDS + D_STATE];
+  bool twoWay = (s0 & s1 & DIR_SEEN) != 0;
+  if (proto == TCP) {
+    int st = tcpSessionState(s0 & 0xff, s1 & 0xff);
+    if (st == S_RESET || st == S_CLOSED) return C_TCP_CLOSED;
+    if (st == S_CLOSING) return C_TCP_CLOSING;
+    if (st == S_ESTABLISHED || (st == S_MIDSTREAM && twoWay)) return C_TCP_ESTABLISHED;
+    return C_TCP_HALF_OPEN;
+  }
+  if (proto == UDP) return twoWay ? C_UDP_TWO_WAY : C_UDP_ONE_WAY;
+  return twoWay ? C_OTHER_TWO_WAY : C_OTHER_ONE_WAY;
+}
+
+void unlinkSession(Tracker* t, uint32_t s) {
+  uint32_t* rows = t->rows;
+  uint32_t r = s * ROW_WORDS;
+  uint32_t cls = (rows[r + W_INFO] >> 8) & 0xff;
+  if (cls == NOT_QUEUED) return;
+  int32_t p = static_cast<int32_t>(rows[r + W_PREV]), n = static_cast<int32_t>(rows[r + W_NEXT]);
+  if (p < 0) t->listHead[cls] = n; else rows[p * ROW_WORDS + W_NEXT] = static_cast<uint32_t>(n);
+  if (n < 0) t->listTail[cls] = p; else rows[n * ROW_WORDS + W_PREV] = static_cast<uint32_t>(p);
+  t->listSize[cls]--;
+  rows[r + W_INFO] = (rows[r + W_INFO] & 0xffff00ffu) | (NOT_QUEUED << 8);
+}
+
+void append(Tracker* t, int cls, uint32_t s) {
+  uint32_t* rows = t->rows;
+  uint32_t r = s * ROW_WORDS;
+  int32_t tail = t->listTail[cls];
+  rows[r + W_PREV] = static_cast<uint32_t>(tail);
+  rows[r + W_NEXT] = 0xffffffffu;
+  if (tail < 0) t->listHead[cls] = static_cast<int32_t>(s); else rows[tail * ROW_WORDS + W_NEXT] = s;
+  t->listTail[cls] = static_cast<int32_t>(s);
+  t->listSize[cls]++;
+  rows[r + W_INFO] = (rows[r + W_INFO] & 0xffff00ffu) | (static_cast<uint32_t>(cls) << 8);
+}
+
+// Returns session * 4 + created * 2 + direction, or kSlowPath with nothing changed.
+int32_t Track(Tracker* t) {
+  const uint32_t* p = t->packet;
+  uint32_t* rows = t->rows;
+  double* rowsF64 = t->rowsF64;
+  int32_t* slots = t->slots;
+  const uint32_t slotMask = t->slotMask;
+  uint32_t src0 = p[P_SRC], src1 = p[P_SRC + 1], src2 = p[P_SRC + 2], src3 = p[P_SRC + 3];
+  uint32_t dst0 = p[P_DST], dst1 = p[P_DST + 1], dst2 = p[P_DST + 2], dst3 = p[P_DST + 3];
+  uint32_t sport = p[P_SPORT], dport = p[P_DPORT], proto = p[P_PROTO], flags = p[P_FLAGS], seq = p[P_SEQ];
+  bool v4 = p[P_IPVER] == 4;
+  double ts = *t->packetTs;
+  uint32_t frameVlan = (p[P_VLAN0] << 12) | p[P_VLAN1];
+  uint32_t meta = (proto << 24) | (t->vlanTracking ? frameVlan : 0);
+  uint32_t forward = (sport << 16) | dport, reverse = (dport << 16) | sport, family = v4 ? FLAG_IPV4 : 0;
+  uint32_t h = v4 ? mixEndpoints(endpointHashV4(src3, sport), endpointHashV4(dst3, dport), meta)
+                  : mixEndpoints(endpointHash(src0, src1, src2, src3, sport),
+                                 endpointHash(dst0, dst1, dst2, dst3, dport), meta);
+  int64_t session = -1;
+  uint32_t dir = 0;
+  uint32_t slot = h & slotMask;
+  for (;; slot = (slot + 1) & slotMask) {
+    int32_t entry = slots[2 * slot + 1];
+    if (entry == 0) break;
+    if (static_cast<uint32_t>(slots[2 * slot]) != h) continue;
+    uint32_t s = static_cast<uint32_t>(entry - 1), r = s * ROW_WORDS;
+    // The family is part of the key: an IPv6 packet between IPv4-mapped addresses is not the IPv4 flow.
+    if (rows[r + W_META] != meta || (rows[r + W_INFO] & FLAG_IPV4) != family) continue;
+    uint32_t ports = rows[r + W_PORTS];
+    if (ports == forward && rows[r + 3] == src3 && rows[r + 7] == dst3 &&
+        (v4 || (rows[r] == src0 && rows[r + 1] == src1 && rows[r + 2] == src2 && rows[r + 4] == dst0 &&
+                rows[r + 5] == dst1 && rows[r + 6] == dst2))) {
+      session = s;
+      dir = 0;
+      break;
+    }
+    if (ports == reverse && rows[r + 3] == dst3 && rows[r + 7] == src3 &&
+        (v4 || (rows[r] == dst0 && rows[r + 1] == dst1 && rows[r + 2] == dst2 && rows[r + 4] == src0 &&
+                rows[r + 5] == src1 && rows[r + 6] == src2))) {
+      session = s;
+      dir = 1;
+      break;
+    }
+  }
+
+  uint32_t created = 0;
+  if (session >= 0) {
+    // A SYN whose sequence number differs from the one recorded for that direction starts a new connection on the
+    // same ports (session-table.ts isNewConnection): ending the old session calls back into TypeScript.
+    uint32_t d = static_cast<uint32_t>(session) * ROW_WORDS + W_DIR + dir * DIR_WORDS;
+    if (proto == TCP && (flags & (SYN | ACK | RST)) == SYN && (rows[d + D_STATE] & DIR_HAS_ISN) != 0 &&
+        rows[d + D_ISN] != seq) {
+      return kSlowPath;
+    }
+  } else {
+    int32_t* state = t->state;
+    // A full table evicts first, which ends a session: TypeScript's to do.
+    if (state[ST_FREE_COUNT] <= 0) return kSlowPath;
+    // A SYN-ACK seen first means we missed the SYN: its destination started the connection.
+    bool swap = proto == TCP && (flags & (SYN | ACK)) == (SYN | ACK);
+    uint32_t s = static_cast<uint32_t>(t->freeList[--state[ST_FREE_COUNT]]);
+    if (static_cast<int32_t>(s) >= state[ST_HIGH_WATER]) state[ST_HIGH_WATER] = static_cast<int32_t>(s) + 1;
+    uint32_t r = s * ROW_WORDS;
+    memset(rows + r, 0, ROW_WORDS * 4);
+    const uint32_t a[8] = {src0, src1, src2, src3, dst0, dst1, dst2, dst3};
+    for (int k = 0; k < 8; k++) rows[r + k] = a[swap ? (k + 4) & 7 : k];
+    rows[r + W_PORTS] = swap ? reverse : forward;
+    rows[r + W_META] = meta;
+    rows[r + W_HASH] = h;
+    rows[r + W_INFO] = family | (NOT_QUEUED << 8);
+    rows[r + W_VERDICT_VERSION] = 0xffffffffu;
+    rows[r + W_VERDICT] = 0xffffffffu;
+    rowsF64[(r + W_FIRST_TS) >> 1] = ts;
+    rowsF64[(r + W_LAST_TS) >> 1] = ts;
+    // The probe stopped at an empty slot, and nothing has been removed since: the session goes there.
+    slots[2 * slot] = static_cast<int32_t>(h);
+    slots[2 * slot + 1] = static_cast<int32_t>(s) + 1;
+    if (++state[ST_ACTIVE] > state[ST_PEAK_ACTIVE]) state[ST_PEAK_ACTIVE] = state[ST_ACTIVE];
+    t->created[proto == TCP ? 0 : proto == UDP ? 1 : 2] += 1;
+    session = s;
+    dir = swap ? 1 : 0;
+    created = 1;
+  }
+
+  uint32_t r = static_cast<uint32_t>(session) * ROW_WORDS, d = r + W_DIR + dir * DIR_WORDS;
+  rowsF64[(d + D_PACKETS) >> 1] += 1;
+  rowsF64[(d + D_BYTES) >> 1] += p[P_FRAME_BYTES];
+  uint32_t before = rows[d + D_STATE];
+  rows[d + D_STATE] = (before & 0xff00ffffu) | DIR_SEEN | (p[P_TTL] << 16);
+  rows[d + D_VLAN] = frameVlan;
+  rowsF64[(r + W_LAST_TS) >> 1] = ts;
+  bool stateChanged = false;
+  if (proto == TCP) {
+    uint32_t end = seq + p[P_PAYLOAD], word = rows[d + D_STATE], ack = p[P_ACK];
+    uint32_t st = word & 0xff, next = st;
+    if (flags & SYN) {
+      end++;
+      if (!(word & DIR_HAS_ISN)) {
+        rows[d + D_ISN] = seq;
+        word = (word & 0x00ffffffu) | DIR_HAS_ISN | ((p[P_WSCALE] + 1) << 24);
+      }
+      if (st < T_ESTABLISHED) next = (flags & ACK) ? T_SYN_ACK : T_SYN;
+    } else if (flags & RST) {
+      next = T_RST;
+    } else if (st != T_RST) {
+      if (flags & FIN) {
+        next = T_FIN;
+        end++;
+      } else if (st < T_ESTABLISHED && (flags & ACK)) {
+        next = T_ESTABLISHED;
+      }
+    }
+    if (!(before & DIR_SEEN) || static_cast<int32_t>(end - rows[d + D_NXT]) > 0) rows[d + D_NXT] = end;
+    if (flags & ACK) {
+      if (!(word & DIR_HAS_ACK) || static_cast<int32_t>(ack - rows[d + D_LAST_ACK]) > 0) rows[d + D_LAST_ACK] = ack;
+      word |= DIR_HAS_ACK;
+    }
+    if (!(flags & RST)) rows[d + D_WINDOW] = p[P_WINDOW];
+    rows[d + D_STATE] = (word & 0xffffff00u) | next;
+    stateChanged = ((rows[d + D_STATE] ^ before) & 0xff) != 0;
+  }
+  // As in track(): only a first packet in a direction or a TCP state change can change the session's class.
+  if (!(before & DIR_SEEN) || stateChanged) {
+    uint32_t s = static_cast<uint32_t>(session);
+    int cls = classOf(rows, s);
+    if (cls != static_cast<int>((rows[r + W_INFO] >> 8) & 0xff)) {
+      unlinkSession(t, s);
+      rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
+      append(t, cls, s);
+    }
+  }
+  return static_cast<int32_t>(session * 4 + created * 2 + dir);
+}
+
+// Raw Node-API rather than node-addon-api: this runs once a packet, and the wrapper's CallbackInfo costs more than
+// the call itself.
+napi_value TrackCallback(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+  napi_value result;
+  napi_create_int32(env, Track(static_cast<Tracker*>(data)), &result);
+  return result;
+}
+
+void FinalizeTracker(napi_env env, void* data, void* hint) {
+  Tracker* t = static_cast<Tracker*>(data);
+  for (int i = 0; i < t->refCount; i++) napi_delete_reference(env, t->refs[i]);
+  delete t;
+}
+
+// The typed array `name` of `options`, of element type `type` with at least `minLength` elements; its data pointer,
+// kept alive by a reference the tracker holds. Sets a JS TypeError and returns nullptr otherwise.
+void* TypedArrayData(Napi::Env env, Tracker* t, Napi::Object options, const char* name, napi_typedarray_type type,
+                     size_t minLength) {
+  Napi::Value value = options.Get(name);
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type ||
+      value.As<Napi::TypedArray>().ElementLength() < minLength) {
+    Napi::TypeError::New(env, std::string("createSessionTracker: ") + name + " must be a typed array of the table's " +
+                                  "type and size (a mismatched build of native-bindings?)")
+        .ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  napi_create_reference(env, array, 1, &t->refs[t->refCount++]);
+  return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+}
+
+}  // namespace
+
+Napi::Value CreateSessionTracker(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "createSessionTracker(options)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  uint32_t layout = o.Get("layout").ToNumber().Uint32Value();
+  if (layout != kLayoutVersion) {
+    Napi::TypeError::New(env, "createSessionTracker: layout " + std::to_string(layout) + ", this build has " +
+                                  std::to_string(kLayoutVersion) + " (rebuild native-bindings)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  double capacityValue = o.Get("capacity").ToNumber().DoubleValue();
+  double slotCountValue = o.Get("slotCount").ToNumber().DoubleValue();
+  if (!(capacityValue >= 1 && capacityValue <= 50000000) || !(slotCountValue >= 2 && slotCountValue <= 1u << 30) ||
+      std::floor(capacityValue) != capacityValue || (static_cast<uint32_t>(slotCountValue) & (static_cast<uint32_t>(slotCountValue) - 1)) != 0) {
+    Napi::TypeError::New(env, "createSessionTracker: capacity or slotCount out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t capacity = static_cast<size_t>(capacityValue);
+  uint32_t slotCount = static_cast<uint32_t>(slotCountValue);
+  Tracker* t = new Tracker();
+  t->slotMask = slotCount - 1;
+  t->vlanTracking = o.Get("vlanTracking").ToBoolean().Value();
+  bool ok =
+      (t->slots = static_cast<int32_t*>(TypedArrayData(env, t, o, "slots", napi_int32_array, size_t(slotCount) * 2))) &&
+      (t->rows = static_cast<uint32_t*>(TypedArrayData(env, t, o, "rows", napi_uint32_array, capacity * ROW_WORDS))) &&
+      (t->listHead = static_cast<int32_t*>(TypedArrayData(env, t, o, "listHead", napi_int32_array, CLASSES))) &&
+      (t->listTail = static_cast<int32_t*>(TypedArrayData(env, t, o, "listTail", napi_int32_array, CLASSES))) &&
+      (t->listSize = static_cast<int32_t*>(TypedArrayData(env, t, o, "listSize", napi_int32_array, CLASSES))) &&
+      (t->freeList = static_cast<int32_t*>(TypedArrayData(env, t, o, "freeList", napi_int32_array, capacity))) &&
+      (t->created = static_cast<double*>(TypedArrayData(env, t, o, "created", napi_float64_array, 3))) &&
+      (t->packet = static_cast<const uint32_t*>(TypedArrayData(env, t, o, "packet", napi_uint32_array, PACKET_WORDS))) &&
+      (t->packetTs = static_cast<const double*>(TypedArrayData(env, t, o, "packetTs", napi_float64_array, 1))) &&
+      (t->state = static_cast<int32_t*>(TypedArrayData(env, t, o, "state", napi_int32_array, STATE_WORDS)));
+  if (!ok) {
+    FinalizeTracker(env, t, nullptr);
+    return env.Undefined();
+  }
+  // The rows are also read as doubles (timestamps, counters), as session-table.ts's rowsF64 view does.
+  t->rowsF64 = reinterpret_cast<double*>(t->rows);
+  napi_value fn;
+  if (napi_create_function(env, "track", NAPI_AUTO_LENGTH, TrackCallback, t, &fn) != napi_ok ||
+      napi_add_finalizer(env, fn, t, FinalizeTracker, nullptr, nullptr) != napi_ok) {
+    FinalizeTracker(env, t, nullptr);
+    Napi::Error::New(env, "createSessionTracker: cannot create the track function").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Value(env, fn);
+}
+
+}  // namespace offpath

@@ -1,0 +1,106 @@
+/**
+ * The contract between SessionTable and the native per-packet path (native-bindings/src/session_track.cc): the
+ * packet record TypeScript fills before each call, the table's state words both sides update, and the arrays the
+ * native side works on in place. The session module only describes the contract; whoever builds the table (the
+ * engine) decides whether to load the addon and hands over a factory.
+ *
+ * Keep NATIVE_TRACK_LAYOUT in step with kLayoutVersion in session_track.cc: bump both when the row layout
+ * (session-layout.ts), the packet record or the state words change.
+ */
+import type { DecodedPacket } from '../decode/decoded-packet.js';
+
+export const NATIVE_TRACK_LAYOUT = 1;
+
+/** Packet record: 24 words, the timestamp a double at words 22-23 (P_TS_F64 in the Float64Array view). */
+export const PACKET_WORDS = 24;
+const P_SRC = 0;
+const P_DST = 4;
+const P_SPORT = 8;
+const P_DPORT = 9;
+const P_PROTO = 10;
+const P_VLAN0 = 11;
+const P_VLAN1 = 12;
+const P_FLAGS = 13;
+const P_SEQ = 14;
+const P_ACK = 15;
+const P_WINDOW = 16;
+const P_TTL = 17;
+const P_PAYLOAD = 18;
+const P_WSCALE = 19;
+const P_IPVER = 20;
+const P_FRAME_BYTES = 21;
+const P_TS_F64 = 11;
+
+/** State words (Int32Array), shared by both paths: the free list's length, rows ever used, live and peak sessions. */
+export const ST_FREE_COUNT = 0;
+export const ST_HIGH_WATER = 1;
+export const ST_ACTIVE = 2;
+export const ST_PEAK_ACTIVE = 3;
+export const STATE_WORDS = 4;
+
+/** What the native side needs of one table; it keeps references to every array for as long as it lives. */
+export interface NativeTrackerOptions {
+  layout: number;
+  capacity: number;
+  slotCount: number;
+  vlanTracking: boolean;
+  slots: Int32Array;
+  rows: Uint32Array;
+  listHead: Int32Array;
+  listTail: Int32Array;
+  listSize: Int32Array;
+  freeList: Int32Array;
+  created: Float64Array;
+  packet: Uint32Array;
+  packetTs: Float64Array;
+  state: Int32Array;
+}
+
+/**
+ * Tracks the packet in the record: returns session * 4 + created * 2 + direction, or -1 (nothing changed) for what
+ * only the TypeScript path does: a SYN that starts a new connection on a session's ports, or a full table.
+ */
+export type NativeTrack = () => number;
+
+/** Builds the native path for one table (the addon's createSessionTracker). Throws on a mismatched build. */
+export type NativeTrackerFactory = (options: NativeTrackerOptions) => NativeTrack;
+
+/** The reused packet record: one ArrayBuffer, seen as words and, for the timestamp, as a double. */
+export class NativePacketRecord {
+  readonly words: Uint32Array;
+  readonly ts: Float64Array;
+
+  constructor() {
+    const buffer = new ArrayBuffer(PACKET_WORDS * 4);
+    this.words = new Uint32Array(buffer);
+    this.ts = new Float64Array(buffer, P_TS_F64 * 8, 1);
+  }
+
+  /** Copies what the native path reads of a decoded packet (with a flow). */
+  fill(pkt: DecodedPacket, frameBytes: number): void {
+    const w = this.words;
+    w[P_SRC] = pkt.src0;
+    w[P_SRC + 1] = pkt.src1;
+    w[P_SRC + 2] = pkt.src2;
+    w[P_SRC + 3] = pkt.src3;
+    w[P_DST] = pkt.dst0;
+    w[P_DST + 1] = pkt.dst1;
+    w[P_DST + 2] = pkt.dst2;
+    w[P_DST + 3] = pkt.dst3;
+    w[P_SPORT] = pkt.srcPort;
+    w[P_DPORT] = pkt.dstPort;
+    w[P_PROTO] = pkt.l4Protocol;
+    w[P_VLAN0] = pkt.vlan0;
+    w[P_VLAN1] = pkt.vlan1;
+    w[P_FLAGS] = pkt.tcpFlags;
+    w[P_SEQ] = pkt.seq;
+    w[P_ACK] = pkt.ack;
+    w[P_WINDOW] = pkt.window;
+    w[P_TTL] = pkt.ttl;
+    w[P_PAYLOAD] = pkt.payloadLength;
+    w[P_WSCALE] = pkt.windowScale;
+    w[P_IPVER] = pkt.ipVersion;
+    w[P_FRAME_BYTES] = frameBytes;
+    this.ts[0] = pkt.ts;
+  }
+}
