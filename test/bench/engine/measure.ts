@@ -91,7 +91,8 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
   const offpathRuns: { run: TimedRun; summary: OffpathSummary; raw: unknown }[] = [];
   let offpathFailed = false;
   let tcpdumpFailed = false;
-  const stages: StageFigures | null = capture.origin === 'synthetic' ? { readSeconds: null, decodeSeconds: null } : null;
+  // The first stages do not depend on replay arguments: timed once, with the plain synthetic capture.
+  const stages: StageFigures | null = capture.origin === 'synthetic' && !capture.replayArgs ? { readSeconds: null, decodeSeconds: null } : null;
   for (let r = 1; r <= o.runs; r++) {
     if (tools.tcpdump && !tcpdumpFailed) {
       warmPageCache(capture.path);
@@ -111,7 +112,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
       warmPageCache(capture.path);
       const run = await runTimed(
         process.execPath,
-        [...o.nodeArgs, tools.offpathCli, 'replay', '--summary-json', capture.path],
+        [...o.nodeArgs, tools.offpathCli, 'replay', '--summary-json', ...(capture.replayArgs ?? []), capture.path],
         { cpu: tools.cpu, timeoutSeconds: o.timeoutSeconds },
       );
       const parsed = parseOffpathSummary(run.stdout);
@@ -124,7 +125,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
         const s = parsed.summary.seconds;
         ctx.log(
           `  run ${r}/${o.runs} offpath  ${s === null ? '?' : s.toFixed(3)} s pipeline, ${run.wallSeconds.toFixed(3)} s wall  ` +
-            (s === null ? '' : rate(capture.packets, s)),
+            (s === null ? '' : rate(capture.packets, s)) + `  (${trackPathOf(parsed.raw)} path)`,
         );
       }
     }
@@ -135,7 +136,7 @@ export async function measureCapture(ctx: BenchContext, capture: BenchCapture, t
   const offpath = offpathFigures(capture, offpathRuns, problems);
   const ratio = tcpdump && offpath ? offpath.pps / tcpdump.pps : null;
   const ratioWall = tcpdump && offpath ? offpath.wallPps / tcpdump.pps : null;
-  const { synthetic: _omit, ...captureRecord } = capture;
+  const { synthetic: _omit, replayArgs: _args, ...captureRecord } = capture;
   return {
     capture: captureRecord,
     tcpdump,
@@ -239,3 +240,9 @@ function rate(packets: number, seconds: number): string {
   return `${(packets / seconds / 1e6).toFixed(2)} M packets/s`;
 }
 
+
+/** Which per-packet path the session table took ('native' or 'js'), from the summary's sessionTable.track. */
+function trackPathOf(raw: unknown): string {
+  const table = (raw as { sessionTable?: { track?: unknown } } | null)?.sessionTable;
+  return typeof table?.track === 'string' ? table.track : 'unknown';
+}
