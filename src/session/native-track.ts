@@ -9,7 +9,7 @@
  */
 import type { DecodedPacket } from '../decode/decoded-packet.js';
 
-export const NATIVE_TRACK_LAYOUT = 1;
+export const NATIVE_TRACK_LAYOUT = 2;
 
 /** Packet record: 24 words, the timestamp a double at words 22-23 (P_TS_F64 in the Float64Array view). */
 export const PACKET_WORDS = 24;
@@ -31,12 +31,16 @@ const P_IPVER = 20;
 const P_FRAME_BYTES = 21;
 const P_TS_F64 = 11;
 
-/** State words (Int32Array), shared by both paths: the free list's length, rows ever used, live and peak sessions. */
+/**
+ * State words (Int32Array), shared by both paths: the free list's length, rows ever used, live and peak sessions;
+ * and the native call's result (see NativeTrack).
+ */
 export const ST_FREE_COUNT = 0;
 export const ST_HIGH_WATER = 1;
 export const ST_ACTIVE = 2;
 export const ST_PEAK_ACTIVE = 3;
-export const STATE_WORDS = 4;
+export const ST_RESULT = 4;
+export const STATE_WORDS = 5;
 
 /** What the native side needs of one table; it keeps references to every array for as long as it lives. */
 export interface NativeTrackerOptions {
@@ -57,10 +61,11 @@ export interface NativeTrackerOptions {
 }
 
 /**
- * Tracks the packet in the record: returns session * 4 + created * 2 + direction, or -1 (nothing changed) for what
- * only the TypeScript path does: a SYN that starts a new connection on a session's ports, or a full table.
+ * Tracks the packet in the record and leaves in the state word ST_RESULT session * 4 + created * 2 + direction, or
+ * -1 (nothing changed) for what only the TypeScript path does: a SYN that starts a new connection on a session's
+ * ports, or a full table. Returns nothing (a returned number would cost a handle per call).
  */
-export type NativeTrack = () => number;
+export type NativeTrack = () => void;
 
 /** Builds the native path for one table (the addon's createSessionTracker). Throws on a mismatched build. */
 export type NativeTrackerFactory = (options: NativeTrackerOptions) => NativeTrack;

@@ -7,7 +7,7 @@ import {
 } from './session-layout.js';
 import {
   NATIVE_TRACK_LAYOUT, NativePacketRecord, NativeTrack, NativeTrackerFactory, ST_ACTIVE, ST_FREE_COUNT, ST_HIGH_WATER,
-  ST_PEAK_ACTIVE, STATE_WORDS,
+  ST_PEAK_ACTIVE, ST_RESULT, STATE_WORDS,
 } from './native-track.js';
 import { SessionState, seqAfter, tcpSessionState, TcpDirState } from './tcp-state.js';
 import { DEFAULT_TIMEOUTS, SessionTimeouts, TIMEOUT_CLASS_COUNT, TimeoutClass, TimeoutClassName } from './timeouts.js';
@@ -215,7 +215,8 @@ export class SessionTable {
     const nativeTrack = this.nativeTrack;
     if (nativeTrack !== null) {
       this.packetRecord!.fill(pkt, frameBytes);
-      const code = nativeTrack();
+      nativeTrack();
+      const code = this.stateWords[ST_RESULT]!;
       if (code >= 0) {
         this.lastCreated = (code & 2) !== 0;
         this.lastDirection = code & 1;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { runReplay, type ReplayOptions } from '../../src/pipeline/replay.js';
 import { nativeTrackerFor, parseSessionTrackPath } from '../../src/pipeline/session-track-path.js';
+import { NATIVE_TRACK_LAYOUT, STATE_WORDS } from '../../src/session/native-track.js';
 import { parseTimeouts } from '../../src/session/timeouts.js';
 import { UsageError } from '../../src/util/errors.js';
 import { corpusEntries, ownPcapsDir, repoRoot } from '../support/corpus.js';
@@ -82,10 +83,10 @@ describe('choosing the path', () => {
   test('the addon refuses arrays that do not fit the table, with a TypeError', () => {
     const factory = nativeTrackerFor('native')!;
     const good = {
-      layout: 1, capacity: 4, slotCount: 8, vlanTracking: true,
+      layout: NATIVE_TRACK_LAYOUT, capacity: 4, slotCount: 8, vlanTracking: true,
       slots: new Int32Array(16), rows: new Uint32Array(4 * 42), listHead: new Int32Array(8), listTail: new Int32Array(8),
       listSize: new Int32Array(8), freeList: new Int32Array(4), created: new Float64Array(3), packet: new Uint32Array(24),
-      packetTs: new Float64Array(1), state: new Int32Array(4),
+      packetTs: new Float64Array(1), state: new Int32Array(STATE_WORDS),
     };
     expect(factory(good)).toBeTypeOf('function');
     expect(() => factory({ ...good, layout: 99 })).toThrow(/layout 99/);
