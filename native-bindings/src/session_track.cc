@@ -6,9 +6,9 @@
 // every capture through both and compare every session record.
 //
 // Why: in the replay of a million flows, the table's time per packet was half memory stalls and half V8's code
-// around them (test/bench/HISTORY.md, sessions 16 and 17); this path removes most of the second half. A call costs
-// about 20 ns through Node-API, so it is one call per packet with no arguments: the packet's fields go through a
-// shared Uint32Array that TypeScript fills.
+// around them (test/bench/HISTORY.md, sessions 16 and 17); this path removes most of the second half, and it can
+// prefetch, which JavaScript cannot (Prefetch). A call costs about 13 ns through Node-API, so it is one call per
+// packet with no arguments and no result: the packet's fields, and the result, go through shared typed arrays.
 //
 // Keep in step with src/session/session-layout.ts (row layout), src/session/native-track.ts (packet record,
 // state words) and the hash and TCP tracking in session-table.ts: kLayoutVersion is checked at creation.
@@ -24,7 +24,7 @@ namespace {
 
 // Bumped with src/session/native-track.ts's NATIVE_TRACK_LAYOUT whenever the row layout, the packet record or the
 // state words change.
-constexpr uint32_t kLayoutVersion = 2;
+constexpr uint32_t kLayoutVersion = 3;
 
 constexpr uint32_t ROW_WORDS = 42;
 constexpr uint32_t W_PORTS = 8, W_META = 9, W_HASH = 10, W_INFO = 11, W_PREV = 12, W_NEXT = 13, W_FIRST_TS = 14,
@@ -43,10 +43,10 @@ enum { S_NEW, S_SYN_SENT, S_SYN_RECEIVED, S_ESTABLISHED, S_CLOSING, S_CLOSED, S_
 enum { C_TCP_CLOSED, C_TCP_HALF_OPEN, C_UDP_ONE_WAY, C_OTHER_ONE_WAY, C_TCP_CLOSING, C_UDP_TWO_WAY, C_OTHER_TWO_WAY,
        C_TCP_ESTABLISHED };
 
-// The packet record (NativeTrackPacket in native-track.ts): 24 words, the timestamp a double at words 22-23.
+// The packet record (NativePacketRecord in native-track.ts): 24 words, the timestamp a double at words 22-23.
 enum { P_SRC = 0, P_DST = 4, P_SPORT = 8, P_DPORT = 9, P_PROTO = 10, P_VLAN0 = 11, P_VLAN1 = 12, P_FLAGS = 13,
        P_SEQ = 14, P_ACK = 15, P_WINDOW = 16, P_TTL = 17, P_PAYLOAD = 18, P_WSCALE = 19, P_IPVER = 20,
-       P_FRAME_BYTES = 21, P_TS = 22, PACKET_WORDS = 24 };
+       P_FRAME_BYTES = 21, P_TS = 22, P_AHEAD_OFFSET = 24, P_AHEAD_LENGTH = 25, PACKET_WORDS = 32 };
 // The state words (Int32Array), owned by the TypeScript table.
 enum { ST_FREE_COUNT, ST_HIGH_WATER, ST_ACTIVE, ST_PEAK_ACTIVE, ST_RESULT, STATE_WORDS };
 
@@ -54,6 +54,7 @@ enum { ST_FREE_COUNT, ST_HIGH_WATER, ST_ACTIVE, ST_PEAK_ACTIVE, ST_RESULT, STATE
 constexpr int32_t kSlowPath = -1;
 
 struct Tracker {
+  uint32_t capacity;
   int32_t* slots;
   uint32_t slotMask;
   uint32_t* rows;
@@ -67,8 +68,17 @@ struct Tracker {
   const double* packetTs;
   int32_t* state;
   bool vlanTracking;
-  napi_ref refs[10];
+  static constexpr int kMaxRefs = 10;
+  napi_ref refs[kMaxRefs];
   int refCount;
+  // Look-ahead (see Prefetch): the source's buffer, and the hash of the packet after the current one.
+  const uint8_t* ahead;
+  size_t aheadLength;
+  napi_ref aheadRef;
+  uint32_t pendingHash;
+  bool pending;
+  // The JS functions bound to this tracker (track, setAhead): freed when the last of them is collected.
+  int owners;
 };
 
 inline uint32_t endpointHashV4(uint32_t w3, uint32_t port) {
@@ -119,6 +129,8 @@ void unlinkSession(Tracker* t, uint32_t s) {
   uint32_t cls = (rows[r + W_INFO] >> 8) & 0xff;
   if (cls == NOT_QUEUED) return;
   int32_t p = static_cast<int32_t>(rows[r + W_PREV]), n = static_cast<int32_t>(rows[r + W_NEXT]);
+  // Our own rows never hold anything else; the checks keep a corrupt one from writing outside the arrays.
+  if (cls >= CLASSES || p >= static_cast<int64_t>(t->capacity) || n >= static_cast<int64_t>(t->capacity)) return;
   if (p < 0) t->listHead[cls] = n; else rows[p * ROW_WORDS + W_NEXT] = static_cast<uint32_t>(n);
   if (n < 0) t->listTail[cls] = p; else rows[n * ROW_WORDS + W_PREV] = static_cast<uint32_t>(p);
   t->listSize[cls]--;
@@ -131,10 +143,99 @@ void append(Tracker* t, int cls, uint32_t s) {
   int32_t tail = t->listTail[cls];
   rows[r + W_PREV] = static_cast<uint32_t>(tail);
   rows[r + W_NEXT] = 0xffffffffu;
-  if (tail < 0) t->listHead[cls] = static_cast<int32_t>(s); else rows[tail * ROW_WORDS + W_NEXT] = s;
+  if (tail < 0) t->listHead[cls] = static_cast<int32_t>(s);
+  else if (tail < static_cast<int64_t>(t->capacity)) rows[tail * ROW_WORDS + W_NEXT] = s;
   t->listTail[cls] = static_cast<int32_t>(s);
   t->listSize[cls]++;
   rows[r + W_INFO] = (rows[r + W_INFO] & 0xffff00ffu) | (static_cast<uint32_t>(cls) << 8);
+}
+
+inline uint16_t Be16(const uint8_t* b) { return static_cast<uint16_t>((b[0] << 8) | b[1]); }
+inline uint32_t Be32(const uint8_t* b) {
+  return (static_cast<uint32_t>(b[0]) << 24) | (static_cast<uint32_t>(b[1]) << 16) | (static_cast<uint32_t>(b[2]) << 8) | b[3];
+}
+
+// The flow hash of an Ethernet frame, as Track() computes it from the decoded packet, for the common shapes only
+// (up to two VLAN tags, IPv4 without fragments, IPv6 without extension headers, TCP or UDP). Anything else, or a
+// frame the decoder would read otherwise, gives a hash of no session: a prefetch in vain, never a wrong result,
+// since the hash only chooses what to prefetch. Every read is within [frame, frame + length).
+bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) {
+  if (length < 14) return false;
+  size_t o = 12;
+  uint32_t type = Be16(f + o), vlan0 = 0, vlan1 = 0;
+  int tags = 0;
+  while ((type == 0x8100 || type == 0x88a8) && tags < 2) {
+    if (length < o + 6) return false;
+    uint32_t vid = Be16(f + o + 2) & 0x0fff;
+    if (tags == 0) vlan0 = vid; else vlan1 = vid;
+    tags++;
+    o += 4;
+    type = Be16(f + o);
+  }
+  o += 2;
+  uint32_t proto, w[8] = {0, 0, 0xffff, 0, 0, 0, 0xffff, 0};
+  size_t l4;
+  bool v4 = type == 0x0800;
+  if (v4) {
+    if (length < o + 20) return false;
+    const uint8_t* ip = f + o;
+    if ((ip[0] >> 4) != 4 || (Be16(ip + 6) & 0x3fff) != 0) return false;
+    proto = ip[9];
+    w[0] = w[4] = 0;
+    w[3] = Be32(ip + 12);
+    w[7] = Be32(ip + 16);
+    l4 = o + (ip[0] & 0x0f) * 4u;
+  } else if (type == 0x86dd) {
+    if (length < o + 40) return false;
+    const uint8_t* ip = f + o;
+    proto = ip[6];
+    for (int k = 0; k < 4; k++) {
+      w[k] = Be32(ip + 8 + 4 * k);
+      w[4 + k] = Be32(ip + 24 + 4 * k);
+    }
+    l4 = o + 40;
+  } else {
+    return false;
+  }
+  if ((proto != TCP && proto != UDP) || length < l4 + 4) return false;
+  uint32_t sport = Be16(f + l4), dport = Be16(f + l4 + 2);
+  uint32_t meta = (proto << 24) | (t->vlanTracking ? (vlan0 << 12) | vlan1 : 0);
+  *out = v4 ? mixEndpoints(endpointHashV4(w[3], sport), endpointHashV4(w[7], dport), meta)
+            : mixEndpoints(endpointHash(w[0], w[1], w[2], w[3], sport), endpointHash(w[4], w[5], w[6], w[7], dport), meta);
+  return true;
+}
+
+// Software pipelining across calls, as VPP and DPDK do across a vector: a packet's index slot is prefetched two calls
+// before its own, and its row one call before (the slot has arrived by then and names the row). JavaScript has no
+// prefetch, and a plain load that misses stalls the core, which is why this lives here. The source passes where the
+// packet after next lies in its buffer (P_AHEAD_OFFSET); without one, nothing is prefetched.
+void Prefetch(Tracker* t) {
+  const uint32_t* p = t->packet;
+  if (t->pending) {
+    // The packet after this one: its slot was prefetched by the previous call. Fetch the row of the first entry
+    // with its hash (almost always the home slot's).
+    uint32_t slot = t->pendingHash & t->slotMask;
+    for (int k = 0; k < 2; k++, slot = (slot + 1) & t->slotMask) {
+      int32_t entry = t->slots[2 * slot + 1];
+      if (entry == 0) break;
+      if (static_cast<uint32_t>(t->slots[2 * slot]) != t->pendingHash || static_cast<uint32_t>(entry - 1) >= t->capacity) continue;
+      const uint32_t* row = t->rows + static_cast<size_t>(entry - 1) * ROW_WORDS;
+      __builtin_prefetch(row, 1);
+      __builtin_prefetch(row + 16, 1);
+      __builtin_prefetch(row + 32, 1);
+      __builtin_prefetch(row + ROW_WORDS - 1, 1);
+      break;
+    }
+  }
+  t->pending = false;
+  uint32_t offset = p[P_AHEAD_OFFSET], length = p[P_AHEAD_LENGTH];
+  if (t->ahead == nullptr || offset >= t->aheadLength || length == 0) return;
+  if (length > t->aheadLength - offset) length = static_cast<uint32_t>(t->aheadLength - offset);
+  uint32_t h;
+  if (!PeekHash(t, t->ahead + offset, length, &h)) return;
+  __builtin_prefetch(t->slots + 2 * (h & t->slotMask), 1);
+  t->pendingHash = h;
+  t->pending = true;
 }
 
 // Returns session * 4 + created * 2 + direction, or kSlowPath with nothing changed.
@@ -163,6 +264,7 @@ int32_t Track(Tracker* t) {
     if (entry == 0) break;
     if (static_cast<uint32_t>(slots[2 * slot]) != h) continue;
     uint32_t s = static_cast<uint32_t>(entry - 1), r = s * ROW_WORDS;
+    if (s >= t->capacity) return kSlowPath;
     // The family is part of the key: an IPv6 packet between IPv4-mapped addresses is not the IPv4 flow.
     if (rows[r + W_META] != meta || (rows[r + W_INFO] & FLAG_IPV4) != family) continue;
     uint32_t ports = rows[r + W_PORTS];
@@ -194,10 +296,13 @@ int32_t Track(Tracker* t) {
   } else {
     int32_t* state = t->state;
     // A full table evicts first, which ends a session: TypeScript's to do.
-    if (state[ST_FREE_COUNT] <= 0) return kSlowPath;
+    int32_t freeCount = state[ST_FREE_COUNT];
+    if (freeCount <= 0 || freeCount > static_cast<int64_t>(t->capacity)) return kSlowPath;
+    uint32_t s = static_cast<uint32_t>(t->freeList[freeCount - 1]);
+    if (s >= t->capacity) return kSlowPath;
+    state[ST_FREE_COUNT] = freeCount - 1;
     // A SYN-ACK seen first means we missed the SYN: its destination started the connection.
     bool swap = proto == TCP && (flags & (SYN | ACK)) == (SYN | ACK);
-    uint32_t s = static_cast<uint32_t>(t->freeList[--state[ST_FREE_COUNT]]);
     if (static_cast<int32_t>(s) >= state[ST_HIGH_WATER]) state[ST_HIGH_WATER] = static_cast<int32_t>(s) + 1;
     uint32_t r = s * ROW_WORDS;
     memset(rows + r, 0, ROW_WORDS * 4);
@@ -278,13 +383,43 @@ napi_value TrackCallback(napi_env env, napi_callback_info info) {
   void* data = nullptr;
   napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
   Tracker* t = static_cast<Tracker*>(data);
+  Prefetch(t);
   t->state[ST_RESULT] = Track(t);
+  return nullptr;
+}
+
+// setAhead(buffer: Uint8Array | null): the buffer the packet record's look-ahead offsets point into.
+napi_value SetAheadCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, &data);
+  Tracker* t = static_cast<Tracker*>(data);
+  if (t->aheadRef != nullptr) napi_delete_reference(env, t->aheadRef);
+  t->aheadRef = nullptr;
+  t->ahead = nullptr;
+  t->aheadLength = 0;
+  t->pending = false;
+  bool isTypedArray = false;
+  if (argc >= 1) napi_is_typedarray(env, arg, &isTypedArray);
+  if (!isTypedArray) return nullptr;
+  napi_typedarray_type type;
+  size_t length, byteOffset;
+  void* bytes;
+  napi_value buffer;
+  napi_get_typedarray_info(env, arg, &type, &length, &bytes, &buffer, &byteOffset);
+  if (type != napi_uint8_array) return nullptr;
+  napi_create_reference(env, arg, 1, &t->aheadRef);
+  t->ahead = static_cast<const uint8_t*>(bytes);
+  t->aheadLength = length;
   return nullptr;
 }
 
 void FinalizeTracker(napi_env env, void* data, void* hint) {
   Tracker* t = static_cast<Tracker*>(data);
+  if (--t->owners > 0) return;
   for (int i = 0; i < t->refCount; i++) napi_delete_reference(env, t->refs[i]);
+  if (t->aheadRef != nullptr) napi_delete_reference(env, t->aheadRef);
   delete t;
 }
 
@@ -293,6 +428,7 @@ void FinalizeTracker(napi_env env, void* data, void* hint) {
 void* TypedArrayData(Napi::Env env, Tracker* t, Napi::Object options, const char* name, napi_typedarray_type type,
                      size_t minLength) {
   Napi::Value value = options.Get(name);
+  if (env.IsExceptionPending()) return nullptr;
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type ||
       value.As<Napi::TypedArray>().ElementLength() < minLength) {
     Napi::TypeError::New(env, std::string("createSessionTracker: ") + name + " must be a typed array of the table's " +
@@ -301,8 +437,18 @@ void* TypedArrayData(Napi::Env env, Tracker* t, Napi::Object options, const char
     return nullptr;
   }
   Napi::TypedArray array = value.As<Napi::TypedArray>();
-  napi_create_reference(env, array, 1, &t->refs[t->refCount++]);
-  return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  // Doubles are read from the rows and the counters: every array must start on an 8-byte boundary.
+  uint8_t* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0 || t->refCount >= Tracker::kMaxRefs ||
+      napi_create_reference(env, array, 1, &t->refs[t->refCount]) != napi_ok) {
+    if (!env.IsExceptionPending()) {
+      Napi::TypeError::New(env, std::string("createSessionTracker: ") + name + " is misaligned or cannot be kept")
+          .ThrowAsJavaScriptException();
+    }
+    return nullptr;
+  }
+  t->refCount++;
+  return data;
 }
 
 }  // namespace
@@ -314,7 +460,9 @@ Napi::Value CreateSessionTracker(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Object o = info[0].As<Napi::Object>();
+  // A getter that throws leaves an exception pending: return at once rather than throw a second one.
   uint32_t layout = o.Get("layout").ToNumber().Uint32Value();
+  if (env.IsExceptionPending()) return env.Undefined();
   if (layout != kLayoutVersion) {
     Napi::TypeError::New(env, "createSessionTracker: layout " + std::to_string(layout) + ", this build has " +
                                   std::to_string(kLayoutVersion) + " (rebuild native-bindings)")
@@ -323,16 +471,22 @@ Napi::Value CreateSessionTracker(const Napi::CallbackInfo& info) {
   }
   double capacityValue = o.Get("capacity").ToNumber().DoubleValue();
   double slotCountValue = o.Get("slotCount").ToNumber().DoubleValue();
-  if (!(capacityValue >= 1 && capacityValue <= 50000000) || !(slotCountValue >= 2 && slotCountValue <= 1u << 30) ||
-      std::floor(capacityValue) != capacityValue || (static_cast<uint32_t>(slotCountValue) & (static_cast<uint32_t>(slotCountValue) - 1)) != 0) {
+  bool vlanTracking = o.Get("vlanTracking").ToBoolean().Value();
+  if (env.IsExceptionPending()) return env.Undefined();
+  // The index must stay at most half full (SessionTable's slotCount), or a probe could find no empty slot.
+  if (!(capacityValue >= 1 && capacityValue <= 50000000) || std::floor(capacityValue) != capacityValue ||
+      !(slotCountValue >= 2 * capacityValue && slotCountValue <= (1u << 30)) ||
+      (static_cast<uint32_t>(slotCountValue) & (static_cast<uint32_t>(slotCountValue) - 1)) != 0) {
     Napi::TypeError::New(env, "createSessionTracker: capacity or slotCount out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   size_t capacity = static_cast<size_t>(capacityValue);
   uint32_t slotCount = static_cast<uint32_t>(slotCountValue);
   Tracker* t = new Tracker();
+  t->owners = 1;
+  t->capacity = static_cast<uint32_t>(capacity);
   t->slotMask = slotCount - 1;
-  t->vlanTracking = o.Get("vlanTracking").ToBoolean().Value();
+  t->vlanTracking = vlanTracking;
   bool ok =
       (t->slots = static_cast<int32_t*>(TypedArrayData(env, t, o, "slots", napi_int32_array, size_t(slotCount) * 2))) &&
       (t->rows = static_cast<uint32_t*>(TypedArrayData(env, t, o, "rows", napi_uint32_array, capacity * ROW_WORDS))) &&
@@ -350,14 +504,24 @@ Napi::Value CreateSessionTracker(const Napi::CallbackInfo& info) {
   }
   // The rows are also read as doubles (timestamps, counters), as session-table.ts's rowsF64 view does.
   t->rowsF64 = reinterpret_cast<double*>(t->rows);
-  napi_value fn;
-  if (napi_create_function(env, "track", NAPI_AUTO_LENGTH, TrackCallback, t, &fn) != napi_ok ||
-      napi_add_finalizer(env, fn, t, FinalizeTracker, nullptr, nullptr) != napi_ok) {
+  napi_value track, setAhead;
+  if (napi_create_function(env, "track", NAPI_AUTO_LENGTH, TrackCallback, t, &track) != napi_ok ||
+      napi_add_finalizer(env, track, t, FinalizeTracker, nullptr, nullptr) != napi_ok) {
     FinalizeTracker(env, t, nullptr);
     Napi::Error::New(env, "createSessionTracker: cannot create the track function").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return Napi::Value(env, fn);
+  // setAhead shares the tracker, which lives until both functions are collected.
+  if (napi_create_function(env, "setAhead", NAPI_AUTO_LENGTH, SetAheadCallback, t, &setAhead) != napi_ok ||
+      napi_add_finalizer(env, setAhead, t, FinalizeTracker, nullptr, nullptr) != napi_ok) {
+    Napi::Error::New(env, "createSessionTracker: cannot create the setAhead function").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  t->owners++;
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("track", Napi::Value(env, track));
+  result.Set("setAhead", Napi::Value(env, setAhead));
+  return result;
 }
 
 }  // namespace offpath

@@ -22,5 +22,12 @@ export interface PacketSource {
   interfaceId: number;
   /** Byte offset of the current record in the source (for error messages and progress). */
   recordOffset: number;
+  /**
+   * Where the packet after the next one lies in `data`, when the source already holds it: its offset (its captured
+   * length in `aheadLength`), or -1. A hint for prefetching (the session table's native path), never read as a
+   * packet: it may be cut short or not be what next() will give.
+   */
+  aheadOffset(): number;
+  aheadLength: number;
   close(): void;
 }

@@ -1,3 +1,4 @@
+import type { SessionTrackPath } from './session-track-path.js';
 import type { Logger } from 'pino';
 import { openFrameInjector, openIpInjector, openLiveCapture, type CaptureBackend, type NativeTuning } from '../capture/live/open-live.js';
 import { readInterfaceMac } from '../capture/live/interface-counters.js';
@@ -29,7 +30,7 @@ export interface SensorOptions {
   intel: IntelSet;
   guards: GuardOptions;
   responder: ResponderOptions;
-  table: SessionTableOptions;
+  table: SessionTableOptions & { sessionTrack?: SessionTrackPath };
   kills?: KillVerifierOptions;
   /** Milliseconds between housekeeping ticks (expiry, kill verification, quiet-session sweep). */
   tickMs?: number;
@@ -55,7 +56,8 @@ export interface SensorStats {
   packets: number;
   bytes: number;
   decodeErrors: Record<string, number>;
-  sessions: { tcp: number; udp: number; other: number; active: number; evicted: number };
+  /** `track`: which per-packet path the session table runs ('native' or 'js'). */
+  sessions: { tcp: number; udp: number; other: number; active: number; evicted: number; track: 'native' | 'js' };
   matches: { block: number; monitor: number; allow: number };
   rstPackets: number;
   probePackets: number;
@@ -289,7 +291,7 @@ export class Sensor {
       packets: e.counters.packets,
       bytes: e.counters.wireBytes,
       decodeErrors: e.counters.decodeErrorsObject(),
-      sessions: { ...created, active: e.table.active, evicted: e.table.evicted },
+      sessions: { ...created, active: e.table.active, evicted: e.table.evicted, track: e.table.trackPath },
       matches: { ...r.matches },
       rstPackets: r.resetPackets,
       probePackets: r.probePackets,

@@ -78,7 +78,9 @@ export function logStart(log: Logger, values: SensorValues, sensor: Sensor, metr
   log.info({
     event: 'start', mon: values.mon, inj: values.inj ?? values.mon, backend, filter: values.filter ?? '',
     enforcing: sensor.enforcing, intel: { entries: sensor.intel.size, version: sensor.intel.version }, metrics, canary,
-  }, `sensor started on ${values.mon} (${backend}), ${sensor.intel.size} intel entries, ${sensor.enforcing ? 'enforcing' : 'MONITOR ONLY'}`);
+    sessionTrack: sensor.engine.table.trackPath,
+  }, `sensor started on ${values.mon} (${backend}), ${sensor.intel.size} intel entries, ${sensor.enforcing ? 'enforcing' : 'MONITOR ONLY'}, ` +
+    `${sensor.engine.table.trackPath} session path`);
   if (canary && !canary.sent) log.error({ event: 'canary', ...canary }, `injection self-test failed: ${canary.error}`);
   setTimeout(() => {
     if (canary?.sent) log.info({ event: 'canary', sent: true, seenOnMirror: sensor.canarySeen() }, sensor.canarySeen()

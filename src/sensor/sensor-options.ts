@@ -1,3 +1,4 @@
+import { parseSessionTrackPath } from '../pipeline/session-track-path.js';
 import { hostname } from 'node:os';
 import { checkSensorName } from '../fleet/event-shape.js';
 import { destination, pino, type Logger } from 'pino';
@@ -63,6 +64,8 @@ Sessions:
   --capacity N            most sessions held at once (default 1,000,000)
   --timeouts LIST         idle timeouts, e.g. "tcpEstablished=7200,udpTwoWay=600" (see replay --help)
   --ignore-vlan           leave VLAN tags out of the session key
+  --session-track PATH    auto (default: the addon's per-packet path when it loads), native or js (see
+                          replay --help); the status and the start-up log say which runs
   --kill-silence SECONDS  a blocked session silent this long after our resets counts as killed (default 0.5)
 
 Operations:
@@ -117,6 +120,7 @@ export const sensorOptionSpec = {
   capacity: { type: 'string' },
   timeouts: { type: 'string' },
   'ignore-vlan': { type: 'boolean' },
+  'session-track': { type: 'string' },
   'kill-silence': { type: 'string' },
   metrics: { type: 'string' },
   name: { type: 'string' },
@@ -244,6 +248,7 @@ export async function buildSensor(values: SensorValues, log: Logger, pool: { fan
       capacity: positiveInteger('capacity', values.capacity, 1_000_000),
       timeouts: values.timeouts ? parseTimeouts(values.timeouts) : undefined,
       vlanTracking: !values['ignore-vlan'],
+      sessionTrack: parseSessionTrackPath(values['session-track']),
     },
     kills: { silenceSeconds: killSilence(values), maxRounds: setup.responder.maxRounds, giveUpSeconds: 10 },
     busyPoll: values['busy-poll'] === true,

@@ -9,10 +9,13 @@
  */
 import type { DecodedPacket } from '../decode/decoded-packet.js';
 
-export const NATIVE_TRACK_LAYOUT = 2;
+export const NATIVE_TRACK_LAYOUT = 3;
 
-/** Packet record: 24 words, the timestamp a double at words 22-23 (P_TS_F64 in the Float64Array view). */
-export const PACKET_WORDS = 24;
+/**
+ * Packet record: 32 words, the timestamp a double at words 22-23 (P_TS_F64 in the Float64Array view), then where the
+ * packet after the next one lies in the look-ahead buffer (SessionTable.lookahead).
+ */
+export const PACKET_WORDS = 32;
 const P_SRC = 0;
 const P_DST = 4;
 const P_SPORT = 8;
@@ -30,6 +33,8 @@ const P_WSCALE = 19;
 const P_IPVER = 20;
 const P_FRAME_BYTES = 21;
 const P_TS_F64 = 11;
+const P_AHEAD_OFFSET = 24;
+const P_AHEAD_LENGTH = 25;
 
 /**
  * State words (Int32Array), shared by both paths: the free list's length, rows ever used, live and peak sessions;
@@ -61,14 +66,18 @@ export interface NativeTrackerOptions {
 }
 
 /**
- * Tracks the packet in the record and leaves in the state word ST_RESULT session * 4 + created * 2 + direction, or
+ * The native path of one table: track() tracks the packet in the record and leaves in the state word ST_RESULT session * 4 + created * 2 + direction, or
  * -1 (nothing changed) for what only the TypeScript path does: a SYN that starts a new connection on a session's
  * ports, or a full table. Returns nothing (a returned number would cost a handle per call).
  */
-export type NativeTrack = () => void;
+export interface NativeTracker {
+  track(): void;
+  /** The buffer the record's look-ahead offsets point into (a capture source's `data`), or null. */
+  setAhead(buffer: Uint8Array | null): void;
+}
 
-/** Builds the native path for one table (the addon's createSessionTracker). Throws on a mismatched build. */
-export type NativeTrackerFactory = (options: NativeTrackerOptions) => NativeTrack;
+/** Builds the native path for one table (the addon's createSessionTracker), or null: this table tracks in TypeScript. */
+export type NativeTrackerFactory = (options: NativeTrackerOptions) => NativeTracker | null;
 
 /** The reused packet record: one ArrayBuffer, seen as words and, for the timestamp, as a double. */
 export class NativePacketRecord {
@@ -107,5 +116,11 @@ export class NativePacketRecord {
     w[P_IPVER] = pkt.ipVersion;
     w[P_FRAME_BYTES] = frameBytes;
     this.ts[0] = pkt.ts;
+  }
+
+  /** Where the packet after the next one lies in the look-ahead buffer; a length of 0 when unknown. */
+  ahead(offset: number, length: number): void {
+    this.words[P_AHEAD_OFFSET] = offset;
+    this.words[P_AHEAD_LENGTH] = length;
   }
 }

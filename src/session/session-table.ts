@@ -6,7 +6,7 @@ import {
   W_VERDICT, W_VERDICT_VERSION,
 } from './session-layout.js';
 import {
-  NATIVE_TRACK_LAYOUT, NativePacketRecord, NativeTrack, NativeTrackerFactory, ST_ACTIVE, ST_FREE_COUNT, ST_HIGH_WATER,
+  NATIVE_TRACK_LAYOUT, NativePacketRecord, NativeTracker, NativeTrackerFactory, ST_ACTIVE, ST_FREE_COUNT, ST_HIGH_WATER,
   ST_PEAK_ACTIVE, ST_RESULT, STATE_WORDS,
 } from './native-track.js';
 import { SessionState, seqAfter, tcpSessionState, TcpDirState } from './tcp-state.js';
@@ -107,7 +107,10 @@ export class SessionTable {
   private readonly freeList: Int32Array;
   /** Free rows, rows ever used, live and peak sessions (ST_* in native-track.ts): words the native path updates too. */
   private readonly stateWords = new Int32Array(STATE_WORDS);
-  private readonly nativeTrack: NativeTrack | null;
+  private readonly native: NativeTracker | null;
+  private readonly nativeTrack: (() => void) | null;
+  /** The buffer the native path was last told to look ahead in. */
+  private aheadBuffer: Uint8Array | null = null;
   private readonly packetRecord: NativePacketRecord | null;
   private nextExpiryCheck = -Infinity;
   /** Capture time of the last expiry walk. */
@@ -150,28 +153,43 @@ export class SessionTable {
     this.freeList = new Int32Array(capacity);
     this.resetFreeList();
 
-    if (options.nativeTracker) {
-      this.packetRecord = new NativePacketRecord();
-      this.nativeTrack = options.nativeTracker({
-        layout: NATIVE_TRACK_LAYOUT,
-        capacity,
-        slotCount,
-        vlanTracking: this.vlanTracking,
-        slots: this.slots,
-        rows: this.rows,
-        listHead: this.listHead,
-        listTail: this.listTail,
-        listSize: this.listSize,
-        freeList: this.freeList,
-        created: this.created,
-        packet: this.packetRecord.words,
-        packetTs: this.packetRecord.ts,
-        state: this.stateWords,
-      });
-    } else {
-      this.packetRecord = null;
-      this.nativeTrack = null;
+    const packetRecord = new NativePacketRecord();
+    const native = options.nativeTracker
+      ? options.nativeTracker({
+          layout: NATIVE_TRACK_LAYOUT,
+          capacity,
+          slotCount,
+          vlanTracking: this.vlanTracking,
+          slots: this.slots,
+          rows: this.rows,
+          listHead: this.listHead,
+          listTail: this.listTail,
+          listSize: this.listSize,
+          freeList: this.freeList,
+          created: this.created,
+          packet: packetRecord.words,
+          packetTs: packetRecord.ts,
+          state: this.stateWords,
+        })
+      : null;
+    this.native = native;
+    this.nativeTrack = native === null ? null : native.track;
+    this.packetRecord = native === null ? null : packetRecord;
+  }
+
+  /**
+   * Tells the native path where the packet after the next one lies in `data` (a capture source's buffer; length 0
+   * when unknown), so that it can prefetch that packet's index slot, and then its row, while this one and the next
+   * are tracked. Only a hint: it changes no result. Nothing to do on the TypeScript path, which cannot prefetch.
+   */
+  lookahead(data: Uint8Array, offset: number, length: number): void {
+    const native = this.native;
+    if (native === null) return;
+    if (data !== this.aheadBuffer) {
+      this.aheadBuffer = data;
+      native.setAhead(data);
     }
+    this.packetRecord!.ahead(offset, length);
   }
 
   /** Which path tracks packets: 'native' (the addon) or 'js'. */

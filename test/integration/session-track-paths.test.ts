@@ -10,9 +10,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { openCaptureFile } from '../../src/capture/file/open-capture-file.js';
+import type { PacketSource } from '../../src/capture/packet-source.js';
+import { sessionRecordJson } from '../../src/events/session-record.js';
+import { Engine } from '../../src/pipeline/engine.js';
 import { runReplay, type ReplayOptions } from '../../src/pipeline/replay.js';
 import { nativeTrackerFor, parseSessionTrackPath } from '../../src/pipeline/session-track-path.js';
-import { NATIVE_TRACK_LAYOUT, STATE_WORDS } from '../../src/session/native-track.js';
+import { NATIVE_TRACK_LAYOUT, PACKET_WORDS, STATE_WORDS } from '../../src/session/native-track.js';
 import { parseTimeouts } from '../../src/session/timeouts.js';
 import { UsageError } from '../../src/util/errors.js';
 import { corpusEntries, ownPcapsDir, repoRoot } from '../support/corpus.js';
@@ -67,6 +71,65 @@ describe('the native and TypeScript per-packet paths give the same sessions', ()
   }, 300_000);
 });
 
+/** Replays `path` through an engine on `sessionTrack`, with look-ahead hints from `ahead` instead of the reader's. */
+function recordsWithHints(path: string, sessionTrack: 'js' | 'native', ahead: (source: PacketSource) => [Uint8Array, number, number]): string {
+  const lines: string[] = [];
+  const engine = new Engine({ capacity: 64, sessionTrack, onEnd: (t, s, reason) => lines.push(sessionRecordJson(t, s, reason)) });
+  const { source } = openCaptureFile(path);
+  // The engine reads `data` once to decode, then, after aheadOffset(), once more as the look-ahead buffer: the
+  // wrapper answers the second read with the hint's buffer. Every other field comes from the reader.
+  const hinted = Object.create(source) as PacketSource;
+  let hintBuffer: Uint8Array | null = null;
+  Object.defineProperty(hinted, 'data', {
+    get: () => {
+      const buffer = hintBuffer ?? source.data;
+      hintBuffer = null;
+      return buffer;
+    },
+  });
+  hinted.aheadOffset = () => {
+    const [buffer, offset, length] = ahead(source);
+    hintBuffer = buffer;
+    hinted.aheadLength = length;
+    return offset;
+  };
+  try {
+    while (source.next()) {
+      // The engine reads the source's fields through the wrapper; only the look-ahead differs.
+      engine.handleSource(hinted);
+    }
+  } finally {
+    source.close();
+  }
+  engine.finish();
+  return lines.join('\n');
+}
+
+describe('look-ahead hints only prefetch', () => {
+  // The native path reads the packet after next from the reader's buffer to prefetch its slot and row. Whatever the
+  // hint points at (garbage, past the end, another packet), the sessions must not change and nothing may crash.
+  const file = join(ownPcapsDir, 'vlan.pcap');
+  const expected = recordsWithHints(file, 'js', () => [new Uint8Array(0), -1, 0]);
+
+  test('hints at random places, with random lengths, even past the buffer', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const noise = new Uint8Array(4096).map(() => random(256));
+    for (const buffer of [noise, new Uint8Array(0), new Uint8Array(13)]) {
+      const got = recordsWithHints(file, 'native', () => [buffer, random(buffer.length + 64) - 8, random(9000)]);
+      expect(got).toBe(expected);
+    }
+  });
+
+  test('hints at the real next packets (as the pcap reader gives), and at the wrong ones', () => {
+    expect(recordsWithHints(file, 'native', (s) => [s.data, s.aheadOffset(), s.aheadLength])).toBe(expected);
+    expect(recordsWithHints(file, 'native', (s) => [s.data, s.offset, s.capturedLength])).toBe(expected);
+  });
+});
+
 describe('choosing the path', () => {
   test('parseSessionTrackPath: auto by default, the three names, a usage error otherwise', () => {
     expect(parseSessionTrackPath(undefined)).toBe('auto');
@@ -80,19 +143,22 @@ describe('choosing the path', () => {
     expect(nativeTrackerFor('auto')).toBeTypeOf('function');
   });
 
-  test('the addon refuses arrays that do not fit the table, with a TypeError', () => {
+  test('the addon refuses arrays that do not fit the table; native says so (exit code 4), auto falls back to js', () => {
     const factory = nativeTrackerFor('native')!;
     const good = {
       layout: NATIVE_TRACK_LAYOUT, capacity: 4, slotCount: 8, vlanTracking: true,
       slots: new Int32Array(16), rows: new Uint32Array(4 * 42), listHead: new Int32Array(8), listTail: new Int32Array(8),
-      listSize: new Int32Array(8), freeList: new Int32Array(4), created: new Float64Array(3), packet: new Uint32Array(24),
+      listSize: new Int32Array(8), freeList: new Int32Array(4), created: new Float64Array(3), packet: new Uint32Array(PACKET_WORDS),
       packetTs: new Float64Array(1), state: new Int32Array(STATE_WORDS),
     };
-    expect(factory(good)).toBeTypeOf('function');
+    expect(factory(good)!.track).toBeTypeOf('function');
     expect(() => factory({ ...good, layout: 99 })).toThrow(/layout 99/);
+    expect(() => factory({ ...good, layout: 99 })).toThrow(expect.objectContaining({ code: 'native_session_path' }));
+    expect(() => factory({ ...good, packet: new Uint32Array(24) })).toThrow(/packet must be a typed array/);
     expect(() => factory({ ...good, rows: new Uint32Array(42) })).toThrow(/rows must be a typed array/);
     expect(() => factory({ ...good, freeList: new Float64Array(4) as unknown as Int32Array })).toThrow(/freeList/);
     expect(() => factory({ ...good, slotCount: 6 })).toThrow(/out of range/);
+    expect(nativeTrackerFor('auto')!({ ...good, layout: 99 })).toBeNull();
   });
 
   test('offpath replay --session-track: js and native say which ran; a bad value is a usage error (exit 2)', async () => {

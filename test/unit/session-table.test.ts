@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { decodePacket } from '../../src/decode/decoder.js';
-import { DecodedPacket, DecodeResult } from '../../src/decode/decoded-packet.js';
+import { DecodedPacket, DecodeResult, IpProto } from '../../src/decode/decoded-packet.js';
 import { EndReason, SessionTable, type SessionTableOptions } from '../../src/session/session-table.js';
 import { seqAfter, SessionState, SessionStateName, TcpDirState, tcpSessionState } from '../../src/session/tcp-state.js';
 import { DEFAULT_TIMEOUTS, parseTimeouts, TimeoutClass, type SessionTimeouts, type TimeoutClassName } from '../../src/session/timeouts.js';
 import { nativeTrackerFor } from '../../src/pipeline/session-track-path.js';
+import { ST_RESULT } from '../../src/session/native-track.js';
 import { ConfigError } from '../../src/util/errors.js';
 import * as B from '../support/packet-builder.js';
 
@@ -592,4 +593,84 @@ describe.each(TRACK_PATHS)('$name path', ({ name, factory }) => {
       expect([a, b, t.active, t.evicted]).toEqual([0, 0, 1, 1]);
     });
   });
+});
+
+describe('the native path against the TypeScript one, array for array', () => {
+  // A differential fuzz test: the same random packets go to a table on each path, and after every packet every array
+  // of the two tables (rows, index, lists, free list, state words, counters) must be equal, as must what track()
+  // returned and said (lastCreated, lastDirection). Few endpoints and a small table make sessions collide, end by
+  // port reuse, time out and get evicted all the time; the fields cover IPv6, IPv4-mapped IPv6, QinQ, VLAN tracking
+  // off, SYN-ACK first, sequence numbers across the wrap, window scale -1 to 14, TTLs and sizes.
+  type Arrays = Record<'slots' | 'rows' | 'listHead' | 'listTail' | 'listSize' | 'freeList' | 'stateWords' | 'created', ArrayLike<number>>;
+  const arraysOf = (t: SessionTable): Arrays => t as unknown as Arrays;
+  const NAMES = ['slots', 'rows', 'listHead', 'listTail', 'listSize', 'freeList', 'stateWords', 'created'] as const;
+
+  function randomPacket(p: DecodedPacket, random: (n: number) => number, ts: number): void {
+    p.reset(new Uint8Array(0), 0, 0, 0, 1);
+    const v6 = random(4) === 0;
+    const mapped = !v6 && random(8) === 0; // IPv6 between IPv4-mapped addresses: a different key from the IPv4 flow
+    p.ipVersion = v6 || mapped ? 6 : 4;
+    const hostA = 0x0a000001 + random(3);
+    const hostB = 0x0a000101 + random(2);
+    const words = (host: number) => (v6 ? [0x20010db8, 0, random(2), host] : [0, 0, 0xffff, host]);
+    const [a, b] = random(2) ? [words(hostA), words(hostB)] : [words(hostB), words(hostA)];
+    [p.src0, p.src1, p.src2, p.src3] = a as [number, number, number, number];
+    [p.dst0, p.dst1, p.dst2, p.dst3] = b as [number, number, number, number];
+    const proto = [IpProto.TCP, IpProto.TCP, IpProto.TCP, IpProto.UDP, 1][random(5)]!;
+    p.l4Protocol = proto;
+    p.srcPort = proto === 1 ? 0 : [80, 40000][random(2)]!;
+    p.dstPort = proto === 1 ? 0 : [80, 40000 + random(2)][random(2)]!;
+    p.vlan0 = [0, 0, 0, 10, 4095][random(5)]!;
+    p.vlan1 = p.vlan0 !== 0 && random(3) === 0 ? 20 : 0;
+    p.vlanCount = (p.vlan0 ? 1 : 0) + (p.vlan1 ? 1 : 0);
+    p.tcpFlags = proto === IpProto.TCP ? [F.SYN, F.SYN | F.ACK, F.ACK, F.ACK | F.PSH, F.FIN | F.ACK, F.RST, F.RST | F.ACK][random(7)]! : 0;
+    p.seq = [0, 1000, 0xfffffff0, 0x7fffffff, random(0x7fffffff) * 2][random(5)]! >>> 0;
+    p.ack = [0, 1001, 0xfffffff5, random(0x7fffffff) * 2][random(4)]! >>> 0;
+    p.window = random(65536);
+    p.windowScale = random(16) - 1;
+    p.ttl = random(256);
+    p.payloadLength = [0, 1, 1400, 65000][random(4)]!;
+    p.ts = ts;
+  }
+
+  for (const vlanTracking of [true, false]) {
+    it(`20,000 random packets, VLAN tracking ${vlanTracking ? 'on' : 'off'}`, () => {
+      let seed = vlanTracking ? 11 : 12;
+      const random = (n: number): number => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return (seed >>> 8) % n;
+      };
+      const timeouts = parseTimeouts('tcpClosed=2,tcpHalfOpen=3,udpOneWay=3,otherOneWay=3,tcpClosing=4,udpTwoWay=5,otherTwoWay=5,tcpEstablished=8');
+      const ended: string[][] = [[], []];
+      const tables = [null, nativeTrackerFor('native')].map(
+        (nativeTracker, i) => new SessionTable({ capacity: 48, timeouts, vlanTracking, nativeTracker, onEnd: (t, s, reason) => ended[i]!.push(`${s}:${reason}:${stateName(t, s)}`) }),
+      );
+      expect(tables.map((t) => t.trackPath)).toEqual(['js', 'native']);
+      const p = new DecodedPacket();
+      let ts = 1000;
+      for (let i = 0; i < 20_000; i++) {
+        ts += random(400) === 0 ? random(9000) / 1000 : 0.002;
+        randomPacket(p, random, ts);
+        const bytes = 60 + random(1400);
+        const [js, native] = tables.map((t) => [t.track(p, bytes), t.lastCreated ? 1 : 0, t.lastDirection]);
+        if (js!.join() !== native!.join()) throw new Error(`packet ${i}: js ${js} native ${native}`);
+        for (const name of NAMES) {
+          const x = arraysOf(tables[0]!)[name];
+          const y = arraysOf(tables[1]!)[name];
+          // The state words' last one is the native call's result, which the TypeScript path has no use for.
+          const length = name === 'stateWords' ? ST_RESULT : x.length;
+          for (let k = 0; k < length; k++) {
+            if (x[k] !== y[k] && !(Number.isNaN(x[k]) && Number.isNaN(y[k]))) throw new Error(`packet ${i}: ${name}[${k}] js ${x[k]} native ${y[k]}`);
+          }
+        }
+      }
+      expect(ended[1]).toEqual(ended[0]);
+      const [a, b] = tables;
+      expect([b!.evicted, b!.expired, b!.reused]).toEqual([a!.evicted, a!.expired, a!.reused]);
+      // The stream must have reached every path the native side hands back, and the ones it keeps.
+      expect(a!.evicted).toBeGreaterThan(100);
+      expect(a!.expired).toBeGreaterThan(100);
+      expect(a!.reused).toBeGreaterThan(20);
+    });
+  }
 });

@@ -28,6 +28,7 @@ export class PcapReader implements PacketSource {
    */
   private readonly lengthsSwapped: 'no' | 'yes' | 'maybe';
   private readonly file: ChunkedFile;
+  aheadLength = 0;
 
   constructor(file: ChunkedFile) {
     this.file = file;
@@ -111,6 +112,22 @@ export class PcapReader implements PacketSource {
     }
     file.pos += RECORD_HEADER + incl;
     return true;
+  }
+
+  /** See PacketSource.aheadOffset: the record after the next one, when the chunk holds both headers. */
+  aheadOffset(): number {
+    const file = this.file;
+    const v = file.view;
+    const little = this.little;
+    const next = file.pos;
+    if (next + RECORD_HEADER > file.end) return -1;
+    const after = next + RECORD_HEADER + v.getUint32(next + 8, little);
+    if (after + RECORD_HEADER > file.end) return -1;
+    const length = v.getUint32(after + 8, little);
+    const offset = after + RECORD_HEADER;
+    // Cut to what the chunk holds (the lengths may even be swapped, see lengthsSwapped): a hint needs no more.
+    this.aheadLength = Math.min(length, file.end - offset);
+    return offset;
   }
 
   close(): void {

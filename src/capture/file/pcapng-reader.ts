@@ -31,6 +31,12 @@ interface InterfaceDescription {
  * timestamp resolution), EPB, SPB and the obsolete PB. Other blocks are skipped by length.
  */
 export class PcapngReader implements PacketSource {
+  /** No look-ahead: blocks of other types may sit between packets (see PacketSource.aheadOffset). */
+  readonly aheadLength = 0;
+  aheadOffset(): number {
+    return -1;
+  }
+
   data: Uint8Array;
   offset = 0;
   capturedLength = 0;

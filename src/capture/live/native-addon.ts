@@ -95,7 +95,7 @@ export interface NativeAddon {
   /** Scheduling policy of the calling thread; returns "" or the errno text. */
   setThreadScheduling(policy: 'fifo' | 'other', priority: number): string;
   /** The session table's native per-packet path: src/session/native-track.ts describes the options and the result. */
-  createSessionTracker(options: object): () => void;
+  createSessionTracker(options: object): { track(): void; setAhead(buffer: Uint8Array | null): void };
   readonly libpcapVersion: string;
   readonly abiVersion: number;
 }
