@@ -32,7 +32,7 @@ export interface SessionTableOptions {
   onEnd?: (table: SessionTable, session: number, reason: number) => void;
   /**
    * The native per-packet path (native-track.ts), or null/absent for the TypeScript one. Both give the same sessions;
-   * the native one takes about a fifth off a large replay (see the README's engine benchmark).
+   * the native one is faster on large tables, most of all with look-ahead hints (lookahead(); README, engine benchmark).
    */
   nativeTracker?: NativeTrackerFactory | null;
 }
