@@ -21,9 +21,17 @@ export interface EngineOptions extends SessionTableOptions {
   onMatchEnd?: (table: SessionTable, session: number, record: MatchRecord) => void;
   /** Which path tracks packets in the session table (default 'auto': the addon's when it loads); see session-track-path.ts. */
   sessionTrack?: SessionTrackPath;
+  /** Sessions in the table from which the native path gets look-ahead hints (default LOOKAHEAD_MIN_SESSIONS). */
+  lookaheadMinSessions?: number;
 }
 
 const PROTO_GROUPS = ['tcp', 'udp', 'other'] as const;
+/**
+ * Sessions in the table from which look-ahead hints pay: below, the rows and index fit in the cache (16,384 sessions
+ * are 2.8 MB of rows) and the hint's cost, reading the next record's header here and hashing the frame in the addon,
+ * buys nothing (measured on syn-scan.pcap, 101 sessions: 0.245 s with hints, see HISTORY.md, session 17).
+ */
+export const LOOKAHEAD_MIN_SESSIONS = 16_384;
 
 /**
  * The per-packet pipeline shared by replay and the live sensor: decode → session table → intel match →
@@ -37,8 +45,11 @@ export class Engine {
   readonly responder: Responder | null;
   /** Ended sessions by protocol group (tcp, udp, other) and final state. */
   readonly endedStates = new Float64Array(PROTO_GROUPS.length * SessionStateName.length);
-  /** Whether the session table's native path takes look-ahead hints from file sources (see SessionTable.lookahead). */
-  private readonly lookahead: boolean;
+  /**
+   * Sessions from which the session table's native path takes look-ahead hints from file sources (see
+   * SessionTable.lookahead); Infinity on the TypeScript path, which has no use for them.
+   */
+  private readonly lookaheadFrom: number;
 
   constructor(options: EngineOptions = {}) {
     const userOnEnd = options.onEnd;
@@ -55,7 +66,7 @@ export class Engine {
         if (userOnEnd) userOnEnd(table, s, reason);
       },
     });
-    this.lookahead = this.table.trackPath === 'native';
+    this.lookaheadFrom = this.table.trackPath === 'native' ? (options.lookaheadMinSessions ?? LOOKAHEAD_MIN_SESSIONS) : Infinity;
     if (options.intel) {
       this.matcher = new SessionMatcher(options.intel);
       const guards = new GuardPolicy(options.guards ?? DEFAULT_GUARDS);
@@ -92,7 +103,7 @@ export class Engine {
     if (pkt.isFragment) c.fragments++;
     if (pkt.tunnelDepth > 0) c.tunnelled++;
     if (result === DecodeResult.flow) {
-      if (source !== null && this.lookahead) {
+      if (source !== null && this.table.active >= this.lookaheadFrom) {
         const ahead = source.aheadOffset();
         this.table.lookahead(source.data, ahead, ahead < 0 ? 0 : source.aheadLength);
       }
