@@ -14,6 +14,8 @@
 // state words) and the hash and TCP tracking in session-table.ts: kLayoutVersion is checked at creation.
 #include "session_track.h"
 
+#include "session_rules.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -25,23 +27,6 @@ namespace {
 // Bumped with src/session/native-track.ts's NATIVE_TRACK_LAYOUT whenever the row layout, the packet record or the
 // state words change.
 constexpr uint32_t kLayoutVersion = 3;
-
-constexpr uint32_t ROW_WORDS = 42;
-constexpr uint32_t W_PORTS = 8, W_META = 9, W_HASH = 10, W_INFO = 11, W_PREV = 12, W_NEXT = 13, W_FIRST_TS = 14,
-                   W_LAST_TS = 16, W_QUEUED_TS = 18, W_DIR = 20, DIR_WORDS = 10, W_VERDICT_VERSION = 40,
-                   W_VERDICT = 41;
-constexpr uint32_t D_STATE = 0, D_VLAN = 1, D_WINDOW = 2, D_ISN = 3, D_NXT = 4, D_LAST_ACK = 5, D_PACKETS = 6,
-                   D_BYTES = 8;
-constexpr uint32_t FLAG_IPV4 = 1, DIR_SEEN = 1 << 8, DIR_HAS_ISN = 2 << 8, DIR_HAS_ACK = 4 << 8, NOT_QUEUED = 255;
-constexpr int CLASSES = 8;
-constexpr uint32_t FIN = 1, SYN = 2, RST = 4, ACK = 16;
-constexpr uint32_t TCP = 6, UDP = 17;
-// TcpDirState and SessionState (src/session/tcp-state.ts).
-enum { T_NONE, T_SYN, T_SYN_ACK, T_ESTABLISHED, T_FIN, T_RST };
-enum { S_NEW, S_SYN_SENT, S_SYN_RECEIVED, S_ESTABLISHED, S_CLOSING, S_CLOSED, S_RESET, S_MIDSTREAM };
-// TimeoutClass (src/session/timeouts.ts).
-enum { C_TCP_CLOSED, C_TCP_HALF_OPEN, C_UDP_ONE_WAY, C_OTHER_ONE_WAY, C_TCP_CLOSING, C_UDP_TWO_WAY, C_OTHER_TWO_WAY,
-       C_TCP_ESTABLISHED };
 
 // The packet record (NativePacketRecord in native-track.ts): 24 words, the timestamp a double at words 22-23.
 enum { P_SRC = 0, P_DST = 4, P_SPORT = 8, P_DPORT = 9, P_PROTO = 10, P_VLAN0 = 11, P_VLAN1 = 12, P_FLAGS = 13,
@@ -80,48 +65,6 @@ struct Tracker {
   // The JS functions bound to this tracker (track, setAhead): freed when the last of them is collected.
   int owners;
 };
-
-inline uint32_t endpointHashV4(uint32_t w3, uint32_t port) {
-  uint32_t h = w3 * 0xcc9e2d51u + port;
-  return (h ^ (h >> 16)) * 0x1b873593u;
-}
-
-inline uint32_t endpointHash(uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3, uint32_t port) {
-  uint32_t h = (w3 ^ (w2 ^ (w1 ^ w0) * 0x2c1b3c6du) * 0x297a2d39u) * 0xcc9e2d51u + port;
-  return (h ^ (h >> 16)) * 0x1b873593u;
-}
-
-inline uint32_t mixEndpoints(uint32_t a, uint32_t b, uint32_t meta) {
-  uint32_t h = ((a + b) ^ meta) * 0x9e3779b1u;
-  h ^= h >> 15;
-  h *= 0x85ebca6bu;
-  return h ^ (h >> 13);
-}
-
-inline int tcpSessionState(int i, int r) {
-  if (i == T_RST || r == T_RST) return S_RESET;
-  if (i == T_FIN && r == T_FIN) return S_CLOSED;
-  if (i == T_FIN || r == T_FIN) return S_CLOSING;
-  if (i == T_ESTABLISHED && r == T_ESTABLISHED) return S_ESTABLISHED;
-  if (r == T_SYN_ACK) return i == T_ESTABLISHED ? S_ESTABLISHED : S_SYN_RECEIVED;
-  if (i == T_SYN) return S_SYN_SENT;
-  return S_MIDSTREAM;
-}
-
-int classOf(const uint32_t* rows, uint32_t s) {
-  uint32_t r = s * ROW_WORDS, proto = rows[r + W_META] >> 24;
-  uint32_t s0 = rows[r + W_DIR + D_STATE], s1 = rows[r + W_DIR + DIR_WORDS + D_STATE];
-  bool twoWay = (s0 & s1 & DIR_SEEN) != 0;
-  if (proto == TCP) {
-    int st = tcpSessionState(s0 & 0xff, s1 & 0xff);
-    if (st == S_RESET || st == S_CLOSED) return C_TCP_CLOSED;
-    if (st == S_CLOSING) return C_TCP_CLOSING;
-    if (st == S_ESTABLISHED || (st == S_MIDSTREAM && twoWay)) return C_TCP_ESTABLISHED;
-    return C_TCP_HALF_OPEN;
-  }
-  if (proto == UDP) return twoWay ? C_UDP_TWO_WAY : C_UDP_ONE_WAY;
-  return twoWay ? C_OTHER_TWO_WAY : C_OTHER_ONE_WAY;
-}
 
 void unlinkSession(Tracker* t, uint32_t s) {
   uint32_t* rows = t->rows;
@@ -197,7 +140,7 @@ bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) 
   } else {
     return false;
   }
-  if ((proto != TCP && proto != UDP) || length < l4 + 4) return false;
+  if ((proto != PROTO_TCP && proto != PROTO_UDP) || length < l4 + 4) return false;
   uint32_t sport = Be16(f + l4), dport = Be16(f + l4 + 2);
   uint32_t meta = (proto << 24) | (t->vlanTracking ? (vlan0 << 12) | vlan1 : 0);
   *out = v4 ? mixEndpoints(endpointHashV4(w[3], sport), endpointHashV4(w[7], dport), meta)
@@ -289,7 +232,7 @@ int32_t Track(Tracker* t) {
     // A SYN whose sequence number differs from the one recorded for that direction starts a new connection on the
     // same ports (session-table.ts isNewConnection): ending the old session calls back into TypeScript.
     uint32_t d = static_cast<uint32_t>(session) * ROW_WORDS + W_DIR + dir * DIR_WORDS;
-    if (proto == TCP && (flags & (SYN | ACK | RST)) == SYN && (rows[d + D_STATE] & DIR_HAS_ISN) != 0 &&
+    if (proto == PROTO_TCP && (flags & (SYN | ACK | RST)) == SYN && (rows[d + D_STATE] & DIR_HAS_ISN) != 0 &&
         rows[d + D_ISN] != seq) {
       return kSlowPath;
     }
@@ -302,7 +245,7 @@ int32_t Track(Tracker* t) {
     if (s >= t->capacity) return kSlowPath;
     state[ST_FREE_COUNT] = freeCount - 1;
     // A SYN-ACK seen first means we missed the SYN: its destination started the connection.
-    bool swap = proto == TCP && (flags & (SYN | ACK)) == (SYN | ACK);
+    bool swap = proto == PROTO_TCP && (flags & (SYN | ACK)) == (SYN | ACK);
     if (static_cast<int32_t>(s) >= state[ST_HIGH_WATER]) state[ST_HIGH_WATER] = static_cast<int32_t>(s) + 1;
     uint32_t r = s * ROW_WORDS;
     memset(rows + r, 0, ROW_WORDS * 4);
@@ -320,7 +263,7 @@ int32_t Track(Tracker* t) {
     slots[2 * slot] = static_cast<int32_t>(h);
     slots[2 * slot + 1] = static_cast<int32_t>(s) + 1;
     if (++state[ST_ACTIVE] > state[ST_PEAK_ACTIVE]) state[ST_PEAK_ACTIVE] = state[ST_ACTIVE];
-    t->created[proto == TCP ? 0 : proto == UDP ? 1 : 2] += 1;
+    t->created[proto == PROTO_TCP ? 0 : proto == PROTO_UDP ? 1 : 2] += 1;
     session = s;
     dir = swap ? 1 : 0;
     created = 1;
@@ -334,7 +277,7 @@ int32_t Track(Tracker* t) {
   rows[d + D_VLAN] = frameVlan;
   rowsF64[(r + W_LAST_TS) >> 1] = ts;
   bool stateChanged = false;
-  if (proto == TCP) {
+  if (proto == PROTO_TCP) {
     uint32_t end = seq + p[P_PAYLOAD], word = rows[d + D_STATE], ack = p[P_ACK];
     uint32_t st = word & 0xff, next = st;
     if (flags & SYN) {
@@ -366,7 +309,7 @@ int32_t Track(Tracker* t) {
   // As in track(): only a first packet in a direction or a TCP state change can change the session's class.
   if (!(before & DIR_SEEN) || stateChanged) {
     uint32_t s = static_cast<uint32_t>(session);
-    int cls = classOf(rows, s);
+    int cls = sessionClassOf(rows, s);
     if (cls != static_cast<int>((rows[r + W_INFO] >> 8) & 0xff)) {
       unlinkSession(t, s);
       rowsF64[(r + W_QUEUED_TS) >> 1] = ts;
