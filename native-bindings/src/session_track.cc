@@ -28,7 +28,8 @@ namespace {
 // state words change.
 constexpr uint32_t kLayoutVersion = 3;
 
-// The packet record (NativePacketRecord in native-track.ts): 24 words, the timestamp a double at words 22-23.
+// The packet record (NativePacketRecord in native-track.ts): 32 words, the timestamp a double at words 22-23, then
+// the look-ahead hint.
 enum { P_SRC = 0, P_DST = 4, P_SPORT = 8, P_DPORT = 9, P_PROTO = 10, P_VLAN0 = 11, P_VLAN1 = 12, P_FLAGS = 13,
        P_SEQ = 14, P_ACK = 15, P_WINDOW = 16, P_TTL = 17, P_PAYLOAD = 18, P_WSCALE = 19, P_IPVER = 20,
        P_FRAME_BYTES = 21, P_TS = 22, P_AHEAD_OFFSET = 24, P_AHEAD_LENGTH = 25, PACKET_WORDS = 32 };
@@ -49,7 +50,7 @@ struct Tracker {
   int32_t* listSize;
   int32_t* freeList;
   double* created;
-  const uint32_t* packet;
+  uint32_t* packet;
   const double* packetTs;
   int32_t* state;
   bool vlanTracking;
@@ -153,7 +154,7 @@ bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) 
 // prefetch, and a plain load that misses stalls the core, which is why this lives here. The source passes where the
 // packet after next lies in its buffer (P_AHEAD_OFFSET); without one, nothing is prefetched.
 void Prefetch(Tracker* t) {
-  const uint32_t* p = t->packet;
+  uint32_t* p = t->packet;
   if (t->pending) {
     // The packet after this one: its slot was prefetched by the previous call. Fetch the row of the first entry
     // with its hash (almost always the home slot's).
@@ -172,6 +173,8 @@ void Prefetch(Tracker* t) {
   }
   t->pending = false;
   uint32_t offset = p[P_AHEAD_OFFSET], length = p[P_AHEAD_LENGTH];
+  // A hint serves once: a packet given none (the table below the engine's threshold again) must not re-hash this one.
+  p[P_AHEAD_LENGTH] = 0;
   if (t->ahead == nullptr || offset >= t->aheadLength || length == 0) return;
   if (length > t->aheadLength - offset) length = static_cast<uint32_t>(t->aheadLength - offset);
   uint32_t h;
@@ -350,9 +353,12 @@ napi_value SetAheadCallback(napi_env env, napi_callback_info info) {
   size_t length, byteOffset;
   void* bytes;
   napi_value buffer;
-  napi_get_typedarray_info(env, arg, &type, &length, &bytes, &buffer, &byteOffset);
-  if (type != napi_uint8_array) return nullptr;
-  napi_create_reference(env, arg, 1, &t->aheadRef);
+  if (napi_get_typedarray_info(env, arg, &type, &length, &bytes, &buffer, &byteOffset) != napi_ok ||
+      type != napi_uint8_array || napi_create_reference(env, arg, 1, &t->aheadRef) != napi_ok) {
+    t->aheadRef = nullptr;
+    return nullptr;
+  }
+  // Read only while the reference holds the buffer.
   t->ahead = static_cast<const uint8_t*>(bytes);
   t->aheadLength = length;
   return nullptr;
@@ -438,7 +444,7 @@ Napi::Value CreateSessionTracker(const Napi::CallbackInfo& info) {
       (t->listSize = static_cast<int32_t*>(TypedArrayData(env, t, o, "listSize", napi_int32_array, CLASSES))) &&
       (t->freeList = static_cast<int32_t*>(TypedArrayData(env, t, o, "freeList", napi_int32_array, capacity))) &&
       (t->created = static_cast<double*>(TypedArrayData(env, t, o, "created", napi_float64_array, 3))) &&
-      (t->packet = static_cast<const uint32_t*>(TypedArrayData(env, t, o, "packet", napi_uint32_array, PACKET_WORDS))) &&
+      (t->packet = static_cast<uint32_t*>(TypedArrayData(env, t, o, "packet", napi_uint32_array, PACKET_WORDS))) &&
       (t->packetTs = static_cast<const double*>(TypedArrayData(env, t, o, "packetTs", napi_float64_array, 1))) &&
       (t->state = static_cast<int32_t*>(TypedArrayData(env, t, o, "state", napi_int32_array, STATE_WORDS)));
   if (!ok) {

@@ -10,7 +10,7 @@ import { SessionTable, SessionTableOptions } from '../session/session-table.js';
 import { SessionStateName } from '../session/tcp-state.js';
 import { nativeTrackerFor, SessionTrackPath } from './session-track-path.js';
 
-export interface EngineOptions extends SessionTableOptions {
+export interface EngineOptions extends Omit<SessionTableOptions, 'nativeTracker'> {
   /** Intel to match sessions against; without it the engine only tracks sessions. */
   intel?: IntelSet;
   guards?: GuardOptions;
@@ -56,7 +56,7 @@ export class Engine {
     const onMatchEnd = options.onMatchEnd;
     this.table = new SessionTable({
       ...options,
-      nativeTracker: options.nativeTracker !== undefined ? options.nativeTracker : nativeTrackerFor(options.sessionTrack),
+      nativeTracker: nativeTrackerFor(options.sessionTrack),
       onEnd: (table, s, reason) => {
         const proto = table.proto(s);
         const group = proto === IpProto.TCP ? 0 : proto === IpProto.UDP ? 1 : 2;

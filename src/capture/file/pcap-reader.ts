@@ -2,6 +2,7 @@ import type { PacketSource } from '../packet-source.js';
 import { CaptureFileError } from '../../util/errors.js';
 import type { ChunkedFile } from './chunked-file.js';
 import { MAX_RECORD_BYTES } from './limits.js';
+import { LinkType } from '../link-type.js';
 
 const FILE_HEADER = 24;
 const RECORD_HEADER = 16;
@@ -29,6 +30,8 @@ export class PcapReader implements PacketSource {
   private readonly lengthsSwapped: 'no' | 'yes' | 'maybe';
   private readonly file: ChunkedFile;
   aheadLength = 0;
+  /** The only frames the look-ahead's consumer parses (see PacketSource.aheadOffset): no hints for other link types. */
+  private readonly aheadEthernet: boolean;
 
   constructor(file: ChunkedFile) {
     this.file = file;
@@ -69,6 +72,7 @@ export class PcapReader implements PacketSource {
     this.linkType = (this.little ? b.readUInt32LE(p + 20) : b.readUInt32BE(p + 20)) & 0xffff;
     file.pos += FILE_HEADER;
     this.data = file.buf;
+    this.aheadEthernet = this.linkType === LinkType.ETHERNET;
   }
 
   next(): boolean {
@@ -116,18 +120,25 @@ export class PcapReader implements PacketSource {
 
   /** See PacketSource.aheadOffset: the record after the next one, when the chunk holds both headers. */
   aheadOffset(): number {
+    if (!this.aheadEthernet) return -1;
     const file = this.file;
-    const v = file.view;
-    const little = this.little;
     const next = file.pos;
     if (next + RECORD_HEADER > file.end) return -1;
-    const after = next + RECORD_HEADER + v.getUint32(next + 8, little);
+    const after = next + RECORD_HEADER + this.capturedLengthAt(next);
     if (after + RECORD_HEADER > file.end) return -1;
-    const length = v.getUint32(after + 8, little);
     const offset = after + RECORD_HEADER;
-    // Cut to what the chunk holds (the lengths may even be swapped, see lengthsSwapped): a hint needs no more.
-    this.aheadLength = Math.min(length, file.end - offset);
+    // Cut to what the chunk holds: a hint needs no more.
+    this.aheadLength = Math.min(this.capturedLengthAt(after), file.end - offset);
     return offset;
+  }
+
+  /** The captured length in the record header at `p` of the chunk, read as next() reads it (see lengthsSwapped). */
+  private capturedLengthAt(p: number): number {
+    const v = this.file.view;
+    const incl = v.getUint32(p + 8, this.little);
+    if (this.lengthsSwapped === 'no') return incl;
+    const orig = v.getUint32(p + 12, this.little);
+    return this.lengthsSwapped === 'yes' || incl > orig ? orig : incl;
   }
 
   close(): void {
