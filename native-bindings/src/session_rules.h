@@ -1,8 +1,7 @@
 /*
  * The session table's row layout, flow hash and TCP session classes, as src/session/ defines them
  * (session-layout.ts, session-table.ts's flowHash, tcp-state.ts, timeouts.ts), for the C++ per-packet path
- * (session_track.cc) and the C yardstick test/bench/native-table/table-trace.c alike: one copy in C.
- * Plain C, so that both can include it; everything is static inline.
+ * (session_track.cc). Plain C, everything static inline, so that any C or C++ tool over the table's rows can include it.
  */
 #ifndef OFFPATH_SESSION_RULES_H
 #define OFFPATH_SESSION_RULES_H

@@ -15,14 +15,16 @@ import { basename, join } from 'node:path';
 import { openCaptureFile } from '../../src/capture/file/open-capture-file.js';
 import { decodePacket } from '../../src/decode/decoder.js';
 import { DecodedPacket, DecodeResult } from '../../src/decode/decoded-packet.js';
+import { nativeTrackerFor, parseSessionTrackPath } from '../../src/pipeline/session-track-path.js';
 import { SessionTable } from '../../src/session/session-table.js';
 import { scriptFlags } from './harness/script-flags.js';
 import { benchCacheDir, ensureSyntheticPcap } from './synthetic-pcap.js';
 
 const USAGE =
-  'usage: node dist/test/bench/table-trace.js [--capture FILE] [--passes N] [--reuse]\n' +
+  'usage: node dist/test/bench/table-trace.js [--capture FILE] [--passes N] [--session-track js|native] [--reuse]\n' +
   '  --capture FILE  capture to trace (default: the benchmark\'s synthetic capture, generated if missing)\n' +
   '  --passes N      replays of the trace into a fresh table (default 3)\n' +
+  '  --session-track the table\'s per-packet path: js (default) or native (the addon\'s, without look-ahead)\n' +
   '  --reuse         also print the reuse distance histogram of existing sessions\' packets\n' +
   'One JSON object on stdout (milliseconds per pass, ns per packet); progress on stderr.\n';
 
@@ -30,6 +32,7 @@ const args = process.argv.slice(2);
 scriptFlags(USAGE, ['--reuse'], {
   '--capture': { pattern: /./, what: 'a file' },
   '--passes': { pattern: /^[1-9][0-9]?$/, what: 'a number from 1 to 99' },
+  '--session-track': { pattern: /^(js|native)$/, what: 'js or native' },
 });
 const option = (name: string): string | undefined => {
   const i = args.indexOf(name);
@@ -44,7 +47,7 @@ const FIELDS = [
 const TS_WORD = FIELDS.length;
 const WIRE_WORD = FIELDS.length + 2;
 const RECORD_WORDS = FIELDS.length + 3;
-/** Bump with any change to the record: native-table/table-trace.c reads the same format. */
+/** Bump with any change to the record (the cached traces of older versions are then left unread). */
 const TRACE_VERSION = 1;
 
 const log = (line: string): void => {
@@ -137,16 +140,19 @@ function reuseHistogram(trace: Uint32Array): Record<string, string> {
 async function main(): Promise<void> {
   const capture = option('--capture') ?? (await ensureSyntheticPcap()).path;
   const passes = Number(option('--passes') ?? 3);
+  const path = parseSessionTrackPath(option('--session-track') ?? 'js');
+  const newTable = (): SessionTable => new SessionTable({ nativeTracker: nativeTrackerFor(path) });
   const trace = traceOf(capture);
   const packets = trace.length / RECORD_WORDS;
   const ms: number[] = [];
   for (let p = 0; p < passes; p++) {
-    ms.push(replay(trace, new SessionTable()));
+    ms.push(replay(trace, newTable()));
     log(`pass ${p + 1}/${passes}: ${ms[p]!.toFixed(0)} ms, ${((ms[p]! * 1e6) / packets).toFixed(0)} ns a packet`);
   }
   const best = Math.min(...ms);
   const result = {
     capture,
+    sessionTrack: path,
     packets,
     msPerPass: ms.map((x) => Math.round(x)),
     bestNsPerPacket: Math.round((best * 1e6) / packets),
