@@ -117,7 +117,8 @@ bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) 
     type = Be16(f + o);
   }
   o += 2;
-  uint32_t proto, w[8] = {0, 0, 0xffff, 0, 0, 0, 0xffff, 0};
+  // The addresses as four words each; an IPv4 flow's hash reads only the last (w[3], w[7]).
+  uint32_t proto, w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   size_t l4;
   bool v4 = type == 0x0800;
   if (v4) {
@@ -125,7 +126,6 @@ bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) 
     const uint8_t* ip = f + o;
     if ((ip[0] >> 4) != 4 || (Be16(ip + 6) & 0x3fff) != 0) return false;
     proto = ip[9];
-    w[0] = w[4] = 0;
     w[3] = Be32(ip + 12);
     w[7] = Be32(ip + 16);
     l4 = o + (ip[0] & 0x0f) * 4u;
