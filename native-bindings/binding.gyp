@@ -12,7 +12,8 @@
         "src/pcap_source.cc",
         "src/tpacket_source.cc",
         "src/injectors.cc",
-        "src/session_track.cc"
+        "src/session_track.cc",
+        "src/intel_screen.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -14,6 +14,7 @@
 // state words) and the hash and TCP tracking in session-table.ts: kLayoutVersion is checked at creation.
 #include "session_track.h"
 
+#include "intel_screen.h"
 #include "session_rules.h"
 
 #include <stdint.h>
@@ -63,7 +64,12 @@ struct Tracker {
   napi_ref aheadRef;
   uint32_t pendingHash;
   bool pending;
-  // The JS functions bound to this tracker (track, setAhead): freed when the last of them is collected.
+  // The packet after this one's IPv4 endpoints, for prefetching the intel screen's lines once its flow proves new.
+  bool pendingV4;
+  uint32_t pendingSrc, pendingDst, pendingSport, pendingDport, pendingProto;
+  // The intel screen (intel_screen.cc): loaded by setIntel, used when its words say so.
+  IntelScreen screen;
+  // The JS functions bound to this tracker (track, setAhead, setIntel): freed when the last of them is collected.
   int owners;
 };
 
@@ -103,7 +109,13 @@ inline uint32_t Be32(const uint8_t* b) {
 // (up to two VLAN tags, IPv4 without fragments, IPv6 without extension headers, TCP or UDP). Anything else, or a
 // frame the decoder would read otherwise, gives a hash of no session: a prefetch in vain, never a wrong result,
 // since the hash only chooses what to prefetch. Every read is within [frame, frame + length).
-bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) {
+struct Peeked {
+  uint32_t hash;
+  bool v4;
+  uint32_t src, dst, sport, dport, proto;
+};
+
+bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, Peeked* out) {
   if (length < 14) return false;
   size_t o = 12;
   uint32_t type = Be16(f + o), vlan0 = 0, vlan1 = 0;
@@ -144,8 +156,14 @@ bool PeekHash(const Tracker* t, const uint8_t* f, size_t length, uint32_t* out) 
   if ((proto != PROTO_TCP && proto != PROTO_UDP) || length < l4 + 4) return false;
   uint32_t sport = Be16(f + l4), dport = Be16(f + l4 + 2);
   uint32_t meta = (proto << 24) | (t->vlanTracking ? (vlan0 << 12) | vlan1 : 0);
-  *out = v4 ? mixEndpoints(endpointHashV4(w[3], sport), endpointHashV4(w[7], dport), meta)
-            : mixEndpoints(endpointHash(w[0], w[1], w[2], w[3], sport), endpointHash(w[4], w[5], w[6], w[7], dport), meta);
+  out->hash = v4 ? mixEndpoints(endpointHashV4(w[3], sport), endpointHashV4(w[7], dport), meta)
+                : mixEndpoints(endpointHash(w[0], w[1], w[2], w[3], sport), endpointHash(w[4], w[5], w[6], w[7], dport), meta);
+  out->v4 = v4;
+  out->src = w[3];
+  out->dst = w[7];
+  out->sport = sport;
+  out->dport = dport;
+  out->proto = proto;
   return true;
 }
 
@@ -157,11 +175,19 @@ void Prefetch(Tracker* t) {
   uint32_t* p = t->packet;
   if (t->pending) {
     // The packet after this one: its slot was prefetched by the previous call. Fetch the row of the first entry
-    // with its hash (almost always the home slot's).
+    // with its hash (almost always the home slot's); if the probe ends first, its flow is new, and what the intel
+    // screen will read for it is fetched instead.
     uint32_t slot = t->pendingHash & t->slotMask;
     for (int k = 0; k < 2; k++, slot = (slot + 1) & t->slotMask) {
       int32_t entry = t->slots[2 * slot + 1];
-      if (entry == 0) break;
+      if (entry == 0) {
+        const IntelScreen& screen = t->screen;
+        if (t->pendingV4 && screen.loaded && screen.words[SW_ON] != 0) {
+          ScreenPrefetchV4(screen, t->pendingSrc, t->pendingSport, t->pendingProto);
+          ScreenPrefetchV4(screen, t->pendingDst, t->pendingDport, t->pendingProto);
+        }
+        break;
+      }
       if (static_cast<uint32_t>(t->slots[2 * slot]) != t->pendingHash || static_cast<uint32_t>(entry - 1) >= t->capacity) continue;
       const uint32_t* row = t->rows + static_cast<size_t>(entry - 1) * ROW_WORDS;
       __builtin_prefetch(row, 1);
@@ -177,11 +203,17 @@ void Prefetch(Tracker* t) {
   p[P_AHEAD_LENGTH] = 0;
   if (t->ahead == nullptr || offset >= t->aheadLength || length == 0) return;
   if (length > t->aheadLength - offset) length = static_cast<uint32_t>(t->aheadLength - offset);
-  uint32_t h;
-  if (!PeekHash(t, t->ahead + offset, length, &h)) return;
-  __builtin_prefetch(t->slots + 2 * (h & t->slotMask), 1);
-  t->pendingHash = h;
+  Peeked peek;
+  if (!PeekHash(t, t->ahead + offset, length, &peek)) return;
+  __builtin_prefetch(t->slots + 2 * (peek.hash & t->slotMask), 1);
+  t->pendingHash = peek.hash;
   t->pending = true;
+  t->pendingV4 = peek.v4;
+  t->pendingSrc = peek.src;
+  t->pendingDst = peek.dst;
+  t->pendingSport = peek.sport;
+  t->pendingDport = peek.dport;
+  t->pendingProto = peek.proto;
 }
 
 // Returns session * 4 + created * 2 + direction, or kSlowPath with nothing changed.
@@ -267,6 +299,15 @@ int32_t Track(Tracker* t) {
     slots[2 * slot + 1] = static_cast<int32_t>(s) + 1;
     if (++state[ST_ACTIVE] > state[ST_PEAK_ACTIVE]) state[ST_PEAK_ACTIVE] = state[ST_ACTIVE];
     t->created[proto == PROTO_TCP ? 0 : proto == PROTO_UDP ? 1 : 2] += 1;
+    // The intel screen settles the session's verdict when no entry could apply to either endpoint: the match
+    // stage's settled() then holds from this packet on, until the set changes (SessionMatcher.refresh's no-match).
+    const IntelScreen& screen = t->screen;
+    if (screen.loaded && screen.words[SW_ON] != 0 &&
+        (v4 ? ScreenCleanV4(screen, src3, sport, proto) && ScreenCleanV4(screen, dst3, dport, proto)
+            : ScreenCleanV6(screen, p + P_SRC, sport, proto) && ScreenCleanV6(screen, p + P_DST, dport, proto))) {
+      rows[r + W_VERDICT_VERSION] = static_cast<uint32_t>(screen.words[SW_STAMP]);
+      *screen.screened += 1;
+    }
     session = s;
     dir = swap ? 1 : 0;
     created = 1;
@@ -364,9 +405,24 @@ napi_value SetAheadCallback(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// setIntel(tables | null): loads the intel screen's tables (src/match/native-screen.ts), or unloads it. Throws a
+// TypeError for a malformed descriptor, leaving the screen unloaded.
+napi_value SetIntelCallback(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg = nullptr;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, &data);
+  Tracker* t = static_cast<Tracker*>(data);
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  ScreenLoad(Napi::Env(env), t->screen, Napi::Value(env, argc >= 1 ? arg : undefined));
+  return nullptr;
+}
+
 void FinalizeTracker(napi_env env, void* data, void* hint) {
   Tracker* t = static_cast<Tracker*>(data);
   if (--t->owners > 0) return;
+  ScreenUnload(env, t->screen);
   for (int i = 0; i < t->refCount; i++) napi_delete_reference(env, t->refs[i]);
   if (t->aheadRef != nullptr) napi_delete_reference(env, t->aheadRef);
   delete t;
@@ -467,9 +523,17 @@ Napi::Value CreateSessionTracker(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   t->owners++;
+  napi_value setIntel;
+  if (napi_create_function(env, "setIntel", NAPI_AUTO_LENGTH, SetIntelCallback, t, &setIntel) != napi_ok ||
+      napi_add_finalizer(env, setIntel, t, FinalizeTracker, nullptr, nullptr) != napi_ok) {
+    Napi::Error::New(env, "createSessionTracker: cannot create the setIntel function").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  t->owners++;
   Napi::Object result = Napi::Object::New(env);
   result.Set("track", Napi::Value(env, track));
   result.Set("setAhead", Napi::Value(env, setAhead));
+  result.Set("setIntel", Napi::Value(env, setIntel));
   return result;
 }
 

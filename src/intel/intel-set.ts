@@ -40,7 +40,7 @@ import {
   INDEX_BITS, INDEX_MASK, K_CIDR4, K_CIDR6, K_DOMAIN, K_PORT4, K_PORT6, K_V4, K_V6, KEY_WIDTH, KIND_COUNT, KIND_NAMES,
   kindIdOf, makeHandle, pack, PACK_EXPIRING, PROTOCOL_NAMES, protocolCode,
 } from './kinds.js';
-import { LookupIndex, MASK4, MASK6 } from './lookup-index.js';
+import { LookupIndex, MASK4, MASK6, type IntelLookupView } from './lookup-index.js';
 import type { U32Table } from './u32-table.js';
 import type { WideTable } from './wide-table.js';
 
@@ -101,6 +101,7 @@ export class IntelSet {
   private readonly countByKindAction = new Int32Array(KIND_COUNT * 4);
   private readonly contentDigest = new ContentDigest();
   private changeVersion = 0;
+  private tableLayout = 0;
   /**
    * No entry expires before this time (epoch seconds; the earliest expiry-heap top, removed entries included, so
    * it is only ever early). Lookups at an earlier time skip the per-entry expiry read: one memory access per hit.
@@ -145,6 +146,20 @@ export class IntelSet {
   /** Increases by one with every change: add, update, remove, expiry. */
   get version(): number {
     return this.changeVersion;
+  }
+
+  /**
+   * Changes whenever what matchV4 and matchV6 read may have changed: with every change of entries (as `version`), and
+   * when a lookup table's arrays are replaced or its incremental growth ends without one (reserve, maintain). What
+   * tells a reader of lookupView() to take a fresh one; one number, so that the engine checks it once a packet.
+   */
+  get lookupEpoch(): number {
+    return this.changeVersion + this.tableLayout;
+  }
+
+  /** What matchV4 and matchV6 read, for the session tracker's native intel screen (see IntelLookupView). */
+  lookupView(): IntelLookupView {
+    return this.index.lookupView();
   }
 
   /** Number of live entries (expired entries count until expire() removes them). */
@@ -248,7 +263,10 @@ export class IntelSet {
    */
   maintain(budget = 1 << 16): boolean {
     const ids = this.idIndex.maintain(budget);
-    return this.index.maintain(budget) || ids;
+    const wasGrowing = this.index.lookupGrowing();
+    const more = this.index.maintain(budget);
+    if (wasGrowing && !this.index.lookupGrowing()) this.tableLayout++;
+    return more || ids;
   }
 
   /** Earliest expiry among entries (epoch seconds), or 0 when nothing expires: when to call expire() next. */
@@ -269,6 +287,7 @@ export class IntelSet {
 
   /** Pre-sizes storage for `count` more entries of `kind` (for bulk loads of known size). */
   reserve(kind: IndicatorKind, count: number): void {
+    this.tableLayout++;
     for (const id of STORES_OF_KIND[kind]) {
       const store = this.stores[id]!;
       store.reserve(store.live + count);
@@ -281,6 +300,7 @@ export class IntelSet {
    * entry storage, but cannot know how its entries spread over prefix lengths; a load's sample can).
    */
   reservePrefix(kind: 'cidr4' | 'cidr6', prefixLength: number, count: number): void {
+    this.tableLayout++;
     this.index.reservePrefix(STORES_OF_KIND[kind][0]!, prefixLength, count);
   }
 

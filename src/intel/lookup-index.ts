@@ -12,8 +12,8 @@
  */
 import { maskV4, maskV6Word } from './indicator.js';
 import { K_CIDR4, K_CIDR6, K_PORT4, K_PORT6, K_V4, K_V6, KIND_COUNT } from './kinds.js';
-import { U32Table } from './u32-table.js';
-import { WideTable } from './wide-table.js';
+import { U32Table, type U32TableView } from './u32-table.js';
+import { WideTable, type WideTableView } from './wide-table.js';
 
 /** MASK4[len] = IPv4 netmask as a signed 32-bit value (for `&` in the hot path). */
 export const MASK4 = new Int32Array(33);
@@ -21,6 +21,32 @@ export const MASK4 = new Int32Array(33);
 export const MASK6 = new Uint32Array(129 * 4);
 for (let len = 0; len <= 32; len++) MASK4[len] = maskV4(len) | 0;
 for (let len = 0; len <= 128; len++) for (let w = 0; w < 4; w++) MASK6[len * 4 + w] = maskV6Word(len, w);
+
+/**
+ * What IntelSet.matchV4 and matchV6 read, for a reader outside TypeScript (the session tracker's intel screen,
+ * native-bindings/src/intel_screen.cc): the /16 summaries, the current arrays of the exact, port and CIDR tables, and
+ * the scalars. Valid until the set's lookupEpoch changes; while `growing`, keys also sit in arrays the
+ * views leave out, and such a reader must not conclude that a key is absent.
+ */
+export interface IntelLookupView {
+  readonly exact16: Uint8Array;
+  readonly summary16: Int32Array;
+  readonly v4: U32TableView;
+  readonly port4: WideTableView;
+  /** cidr4[len] for len 0..31. */
+  readonly cidr4: readonly U32TableView[];
+  readonly cidr4Mask: number;
+  readonly port4Size: number;
+  readonly v6: WideTableView;
+  readonly port6: WideTableView;
+  /** cidr6[len] for len 0..127. */
+  readonly cidr6: readonly WideTableView[];
+  /** Bit len % 32 of word len >> 5: prefix length len present. */
+  readonly cidr6Mask: readonly number[];
+  readonly v6Size: number;
+  readonly port6Size: number;
+  readonly growing: boolean;
+}
 
 export class LookupIndex {
   readonly v4 = new U32Table();
@@ -223,6 +249,33 @@ export class LookupIndex {
     for (const t of this.cidr4) step(t);
     for (const t of this.cidr6) step(t);
     return more;
+  }
+
+  /** Whether a table matchV4 or matchV6 reads is growing (keys in an old array as well). */
+  lookupGrowing(): boolean {
+    if (this.v4.growing || this.port4.growing || this.v6.growing || this.port6.growing) return true;
+    for (const t of this.cidr4) if (t.growing) return true;
+    for (const t of this.cidr6) if (t.growing) return true;
+    return false;
+  }
+
+  lookupView(): IntelLookupView {
+    return {
+      exact16: this.exact16,
+      summary16: this.summary16,
+      v4: this.v4.nativeView,
+      port4: this.port4.nativeView,
+      cidr4: this.cidr4.map((t) => t.nativeView),
+      cidr4Mask: this.cidr4Mask,
+      port4Size: this.port4.size,
+      v6: this.v6.nativeView,
+      port6: this.port6.nativeView,
+      cidr6: this.cidr6.map((t) => t.nativeView),
+      cidr6Mask: Array.from(this.cidr6Mask),
+      v6Size: this.v6.size,
+      port6Size: this.port6.size,
+      growing: this.lookupGrowing(),
+    };
   }
 
   get byteLength(): number {

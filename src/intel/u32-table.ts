@@ -38,6 +38,13 @@ export const MIGRATE_STEP = 16;
 /** Value of an old-array slot whose entry has moved to the new array (never a real value: those are in 1..2^30). */
 export const MOVED = -1;
 
+/** See U32Table.nativeView. */
+export interface U32TableView {
+  readonly slots: Int32Array;
+  readonly filter: Int32Array;
+  readonly capacity: number;
+}
+
 export class U32Table {
   private slots: Int32Array;
   private capacity: number;
@@ -207,6 +214,15 @@ export class U32Table {
   /** Whether an incremental growth is under way. */
   get growing(): boolean {
     return this.old !== null;
+  }
+
+  /**
+   * The current array, its miss filter and capacity, for a reader outside TypeScript (the session tracker's intel
+   * screen, native-bindings/src/intel_rules.h), which probes them as get() does. While `growing`, keys also live in
+   * the old array, which this view leaves out: such a reader must not conclude a key is absent.
+   */
+  get nativeView(): U32TableView {
+    return { slots: this.slots, filter: this.filter, capacity: this.capacity };
   }
 
   get byteLength(): number {

@@ -14,6 +14,13 @@ import { capacityFor, MAX_LOAD, MIGRATE_STEP, MOVED, RESERVE_LOAD } from './u32-
 const GROWTH = 1.25;
 const TWO_POW_32 = 4294967296;
 
+/** See WideTable.nativeView. */
+export interface WideTableView {
+  readonly slots: Int32Array;
+  readonly capacity: number;
+  readonly width: number;
+}
+
 export class WideTable {
   readonly width: number;
   private readonly stride: number;
@@ -131,6 +138,11 @@ export class WideTable {
 
   get growing(): boolean {
     return this.old !== null;
+  }
+
+  /** The current array and capacity, for a reader outside TypeScript (see U32Table.nativeView and its caveat). */
+  get nativeView(): WideTableView {
+    return { slots: this.slots, capacity: this.capacity, width: this.width };
   }
 
   get byteLength(): number {

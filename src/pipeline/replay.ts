@@ -78,6 +78,11 @@ export interface ReplaySummary {
   };
   /** Matched sessions by the action that decided them (present with intel). */
   matches?: { block: number; monitor: number; allow: number };
+  /**
+   * Sessions matched against the intel (present with intel): all of them, and those the native path's intel screen
+   * settled as clean (NativeScreen), so that SessionMatcher never saw them.
+   */
+  matching?: { sessions: number; screened: number };
   rstPackets?: number;
   icmpPackets?: number;
   /** How often each guard stopped an action. */
@@ -181,6 +186,7 @@ export function runReplay(options: ReplayOptions): ReplaySummary {
     ...(engine.responder
       ? {
           matches: { ...engine.responder.matches },
+          matching: { sessions: engine.sessionsMatched, screened: engine.screen?.screened ?? 0 },
           rstPackets: engine.responder.resetPackets,
           icmpPackets: engine.responder.icmpPackets,
           guards: Object.fromEntries(engine.responder.guards.stopped),

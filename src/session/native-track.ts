@@ -8,6 +8,7 @@
  * (session-layout.ts), the packet record or the state words change.
  */
 import type { DecodedPacket } from '../decode/decoded-packet.js';
+import type { IntelLookupView } from '../intel/lookup-index.js';
 
 export const NATIVE_TRACK_LAYOUT = 3;
 
@@ -75,6 +76,18 @@ export interface NativeTracker {
   track(): void;
   /** The buffer the record's look-ahead offsets point into (a capture source's `data`), or null. */
   setAhead(buffer: Uint8Array | null): void;
+  /**
+   * Loads the intel screen's tables (src/match/native-screen.ts), or unloads it with null. With the screen on, a
+   * new IPv4 session that no intel entry could apply to gets its verdict settled by the native call (no match, at
+   * the stamp the screen's words give); any other stays for the match stage. Throws a TypeError for malformed tables.
+   */
+  setIntel(tables: NativeIntelTables | null): void;
+}
+
+/** What setIntel takes: the set's IPv4 lookup structures, and the screen's words and counter (native-screen.ts). */
+export interface NativeIntelTables extends IntelLookupView {
+  readonly words: Int32Array;
+  readonly screened: Float64Array;
 }
 
 /** Builds the native path for one table (the addon's createSessionTracker), or null: this table tracks in TypeScript. */

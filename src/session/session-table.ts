@@ -192,6 +192,11 @@ export class SessionTable {
     this.packetRecord!.ahead(offset, length);
   }
 
+  /** The native path's intel screen loader (NativeTracker.setIntel), or null on the TypeScript path. */
+  get nativeIntelScreen(): NativeTracker['setIntel'] | null {
+    return this.native === null ? null : this.native.setIntel;
+  }
+
   /** Which path tracks packets: 'native' (the addon) or 'js'. */
   get trackPath(): 'native' | 'js' {
     return this.nativeTrack === null ? 'js' : 'native';
@@ -780,7 +785,7 @@ export class SessionTable {
  * matched and never be looked up. The price: a verdict 2^31 changes old looks current, to a session with no packet
  * across all those changes.
  */
-function verdictStamp(version: number): number {
+export function verdictStamp(version: number): number {
   const v = version >>> 0;
   return v === NO_VERDICT_VERSION ? 0x7fffffff : v;
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { LiveCaptureError, classifyCaptureMessage, type LiveCaptureProblem } from './capture-errors.js';
 
 /** Bumped (in addon.cc too) whenever the handles below change shape, so a stale build is refused clearly. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 export interface RawCaptureOptions {
   mode: 'pcap' | 'tpacket';
@@ -95,7 +95,7 @@ export interface NativeAddon {
   /** Scheduling policy of the calling thread; returns "" or the errno text. */
   setThreadScheduling(policy: 'fifo' | 'other', priority: number): string;
   /** The session table's native per-packet path: src/session/native-track.ts describes the options and the result. */
-  createSessionTracker(options: object): { track(): void; setAhead(buffer: Uint8Array | null): void };
+  createSessionTracker(options: object): { track(): void; setAhead(buffer: Uint8Array | null): void; setIntel(tables: object | null): void };
   readonly libpcapVersion: string;
   readonly abiVersion: number;
 }
