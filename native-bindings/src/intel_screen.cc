@@ -43,28 +43,29 @@ const void* Keep(Napi::Env env, std::vector<napi_ref>& refs, Napi::Object o, con
   return data;
 }
 
-// A table's capacity: an integer the tables can have (u32-table.ts's MIN_CAPACITY and up).
-bool Capacity(Napi::Env env, Napi::Object o, const std::string& what, uint32_t* out) {
-  double c = o.Get("capacity").ToNumber().DoubleValue();
-  if (env.IsExceptionPending()) return false;
-  if (!(c >= 1 && c <= (1u << 30)) || std::floor(c) != c) {
-    Napi::TypeError::New(env, "setIntel: " + what + ".capacity out of range").ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(c);
-  return true;
-}
-
-bool LoadU32(Napi::Env env, std::vector<napi_ref>& refs, Napi::Value value, const std::string& what,
-             IntelU32View* out) {
+// `value` as a table's object, with its capacity: an integer the tables can have (u32-table.ts's MIN_CAPACITY and up).
+bool Table(Napi::Env env, Napi::Value value, const std::string& what, Napi::Object* o, uint32_t* capacity) {
   if (env.IsExceptionPending()) return false;
   if (!value.IsObject()) {
     Napi::TypeError::New(env, "setIntel: " + what + " is not a table").ThrowAsJavaScriptException();
     return false;
   }
-  Napi::Object o = value.As<Napi::Object>();
+  *o = value.As<Napi::Object>();
+  double c = o->Get("capacity").ToNumber().DoubleValue();
+  if (env.IsExceptionPending()) return false;
+  if (!(c >= 1 && c <= (1u << 30)) || std::floor(c) != c) {
+    Napi::TypeError::New(env, "setIntel: " + what + ".capacity out of range").ThrowAsJavaScriptException();
+    return false;
+  }
+  *capacity = static_cast<uint32_t>(c);
+  return true;
+}
+
+bool LoadU32(Napi::Env env, std::vector<napi_ref>& refs, Napi::Value value, const std::string& what,
+             IntelU32View* out) {
+  Napi::Object o;
   uint32_t capacity;
-  if (!Capacity(env, o, what, &capacity)) return false;
+  if (!Table(env, value, what, &o, &capacity)) return false;
   size_t filterWords = (static_cast<size_t>(capacity) * INTEL_FILTER_BITS_PER_SLOT + 31) / 32;
   out->slots = static_cast<const int32_t*>(Keep(env, refs, o, what, "slots", napi_int32_array, size_t(capacity) * 2));
   if (out->slots == nullptr) return false;
@@ -77,14 +78,9 @@ bool LoadU32(Napi::Env env, std::vector<napi_ref>& refs, Napi::Value value, cons
 
 bool LoadWide(Napi::Env env, std::vector<napi_ref>& refs, Napi::Value value, const std::string& what, uint32_t width,
               IntelWideView* out) {
-  if (env.IsExceptionPending()) return false;
-  if (!value.IsObject()) {
-    Napi::TypeError::New(env, "setIntel: " + what + " is not a table").ThrowAsJavaScriptException();
-    return false;
-  }
-  Napi::Object o = value.As<Napi::Object>();
+  Napi::Object o;
   uint32_t capacity;
-  if (!Capacity(env, o, what, &capacity)) return false;
+  if (!Table(env, value, what, &o, &capacity)) return false;
   double w = o.Get("width").ToNumber().DoubleValue();
   if (env.IsExceptionPending()) return false;
   if (w != width) {
