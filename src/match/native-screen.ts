@@ -73,14 +73,6 @@ export class NativeScreen {
     for (let w = 0; w < 4; w++) this.words[SW_CIDR6_MASK + w] = view.cidr6Mask[w]!;
     this.words[SW_ON] = 1;
   }
-
-  /** Unloads the native side's tables (the screen is then off until the next sync). */
-  close(): void {
-    this.words[SW_ON] = 0;
-    this.loaded = null;
-    this.epoch = -1;
-    this.setIntel(null);
-  }
 }
 
 function sameArrays(a: IntelLookupView, b: IntelLookupView): boolean {

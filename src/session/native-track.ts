@@ -78,13 +78,13 @@ export interface NativeTracker {
   setAhead(buffer: Uint8Array | null): void;
   /**
    * Loads the intel screen's tables (src/match/native-screen.ts), or unloads it with null. With the screen on, a
-   * new IPv4 session that no intel entry could apply to gets its verdict settled by the native call (no match, at
+   * new session that no intel entry could apply to gets its verdict settled by the native call (no match, at
    * the stamp the screen's words give); any other stays for the match stage. Throws a TypeError for malformed tables.
    */
   setIntel(tables: NativeIntelTables | null): void;
 }
 
-/** What setIntel takes: the set's IPv4 lookup structures, and the screen's words and counter (native-screen.ts). */
+/** What setIntel takes: the set's lookup structures (IPv4 and IPv6), the screen's words and counter (native-screen.ts). */
 export interface NativeIntelTables extends IntelLookupView {
   readonly words: Int32Array;
   readonly screened: Float64Array;
