@@ -61,7 +61,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreadScheduling", Napi::Function::New(env, SetThreadScheduling, "setThreadScheduling"));
   exports.Set("createSessionTracker", Napi::Function::New(env, offpath::CreateSessionTracker, "createSessionTracker"));
   exports.Set("libpcapVersion", Napi::String::New(env, pcap_lib_version()));
-  exports.Set("abiVersion", Napi::Number::New(env, 4));
+  exports.Set("abiVersion", Napi::Number::New(env, 5));
   return exports;
 }
 

@@ -175,6 +175,7 @@ bool ScreenLoad(Napi::Env env, IntelScreen& screen, Napi::Value descriptor) {
   Napi::Object o = ok ? descriptor.As<Napi::Object>() : Napi::Object();
   ok = ok &&
        (next.words = static_cast<const int32_t*>(Keep(env, next.refs, o, "tables", "words", napi_int32_array, SCREEN_WORDS))) &&
+       (next.epoch = static_cast<const int32_t*>(Keep(env, next.refs, o, "tables", "epoch", napi_int32_array, 1))) &&
        (next.screened = static_cast<double*>(const_cast<void*>(Keep(env, next.refs, o, "tables", "screened", napi_float64_array, 1)))) &&
        (next.exact16 = static_cast<const uint8_t*>(Keep(env, next.refs, o, "tables", "exact16", napi_uint8_array, 65536))) &&
        (next.summary16 = static_cast<const int32_t*>(Keep(env, next.refs, o, "tables", "summary16", napi_int32_array, 65536))) &&

@@ -12,8 +12,10 @@
 namespace offpath {
 
 // The screen's words (Int32Array, written by src/match/native-screen.ts): whether to screen new sessions, the verdict
-// stamp to give a screened one, and the scalars of the set that matchV4 and matchV6 read besides its arrays.
-enum { SW_ON, SW_STAMP, SW_CIDR4_MASK, SW_PORT4_SIZE, SW_V6_SIZE, SW_PORT6_SIZE, SW_CIDR6_MASK, SCREEN_WORDS = SW_CIDR6_MASK + 4 };
+// stamp to give a screened one, the scalars of the set that matchV4 and matchV6 read besides its arrays, and the
+// set's lookup epoch they were written at.
+enum { SW_ON, SW_STAMP, SW_CIDR4_MASK, SW_PORT4_SIZE, SW_V6_SIZE, SW_PORT6_SIZE, SW_CIDR6_MASK, SW_EPOCH = SW_CIDR6_MASK + 4,
+       SCREEN_WORDS };
 
 struct IntelScreen {
   bool loaded = false;
@@ -26,9 +28,17 @@ struct IntelScreen {
   IntelWideView port6{};
   IntelWideView cidr6[128]{};
   const int32_t* words = nullptr;
+  // The set's live lookup epoch (IntelSet.epochWord), which every change of the set bumps.
+  const int32_t* epoch = nullptr;
   double* screened = nullptr;
   std::vector<napi_ref> refs;
 };
+
+// Whether the words and arrays describe the set as it is now: screening on, and no change of the set since the last
+// sync. When false, nothing may be concluded from the screen; TypeScript syncs it on the next packet it sees.
+inline bool ScreenCurrent(const IntelScreen& screen) {
+  return screen.loaded && screen.words[SW_ON] != 0 && screen.words[SW_EPOCH] == *screen.epoch;
+}
 
 // Whether no entry of the set could apply to the IPv4 endpoint (ip, port) of a session of protocol `proto`: true only
 // when IntelSet.matchV4(ip, port, proto) finds no key in any table it consults. Call only when screen.loaded.

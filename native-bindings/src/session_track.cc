@@ -27,7 +27,7 @@ namespace {
 
 // Bumped with src/session/native-track.ts's NATIVE_TRACK_LAYOUT whenever the row layout, the packet record or the
 // state words change.
-constexpr uint32_t kLayoutVersion = 3;
+constexpr uint32_t kLayoutVersion = 4;
 
 // The packet record (NativePacketRecord in native-track.ts): 32 words, the timestamp a double at words 22-23, then
 // the look-ahead hint.
@@ -216,7 +216,10 @@ void Prefetch(Tracker* t) {
   t->pendingProto = peek.proto;
 }
 
-// Returns session * 4 + created * 2 + direction, or kSlowPath with nothing changed.
+// Returns session * 8 + settled * 4 + created * 2 + direction, or kSlowPath with nothing changed. `settled`: the
+// intel screen is current and the session was matched at the set's version, with no verdict and no response under
+// way (session-table.ts settled()), so the packet needs nothing of the match stage, unless a hold-down applies to
+// a new session; the engine then reads no more of the row or the set.
 int32_t Track(Tracker* t) {
   const uint32_t* p = t->packet;
   uint32_t* rows = t->rows;
@@ -291,7 +294,7 @@ int32_t Track(Tracker* t) {
     rows[r + W_HASH] = h;
     rows[r + W_INFO] = family | (NOT_QUEUED << 8);
     rows[r + W_VERDICT_VERSION] = 0xffffffffu;
-    rows[r + W_VERDICT] = 0xffffffffu;
+    rows[r + W_VERDICT] = NO_VERDICT;
     rowsF64[(r + W_FIRST_TS) >> 1] = ts;
     rowsF64[(r + W_LAST_TS) >> 1] = ts;
     // The probe stopped at an empty slot, and nothing has been removed since: the session goes there.
@@ -302,7 +305,7 @@ int32_t Track(Tracker* t) {
     // The intel screen settles the session's verdict when no entry could apply to either endpoint: the match
     // stage's settled() then holds from this packet on, until the set changes (SessionMatcher.refresh's no-match).
     const IntelScreen& screen = t->screen;
-    if (screen.loaded && screen.words[SW_ON] != 0 &&
+    if (ScreenCurrent(screen) &&
         (v4 ? ScreenCleanV4(screen, src3, sport, proto) && ScreenCleanV4(screen, dst3, dport, proto)
             : ScreenCleanV6(screen, p + P_SRC, sport, proto) && ScreenCleanV6(screen, p + P_DST, dport, proto))) {
       rows[r + W_VERDICT_VERSION] = static_cast<uint32_t>(screen.words[SW_STAMP]);
@@ -360,7 +363,10 @@ int32_t Track(Tracker* t) {
       append(t, cls, s);
     }
   }
-  return static_cast<int32_t>(session * 4 + created * 2 + dir);
+  const IntelScreen& screen = t->screen;
+  uint32_t settled = ScreenCurrent(screen) && rows[r + W_VERDICT_VERSION] == static_cast<uint32_t>(screen.words[SW_STAMP]) &&
+                     rows[r + W_VERDICT] == NO_VERDICT && (rows[r + W_INFO] & FLAG_RESPONDING) == 0;
+  return static_cast<int32_t>(session * 8 + settled * 4 + created * 2 + dir);
 }
 
 // Raw Node-API rather than node-addon-api: this runs once a packet, and the wrapper's CallbackInfo costs more than

@@ -101,7 +101,11 @@ export class IntelSet {
   private readonly countByKindAction = new Int32Array(KIND_COUNT * 4);
   private readonly contentDigest = new ContentDigest();
   private changeVersion = 0;
-  private tableLayout = 0;
+  /**
+   * lookupEpoch, in memory the session tracker's native intel screen reads at every packet (see lookupEpoch): so
+   * that the engine need not compare epochs per packet in TypeScript. Wraps as an int32; only equality is used.
+   */
+  readonly epochWord = new Int32Array(1);
   /**
    * No entry expires before this time (epoch seconds; the earliest expiry-heap top, removed entries included, so
    * it is only ever early). Lookups at an earlier time skip the per-entry expiry read: one memory access per hit.
@@ -151,10 +155,21 @@ export class IntelSet {
   /**
    * Changes whenever what matchV4 and matchV6 read may have changed: with every change of entries (as `version`), and
    * when a lookup table's arrays are replaced or its incremental growth ends without one (reserve, maintain). What
-   * tells a reader of lookupView() to take a fresh one; one number, so that the engine checks it once a packet.
+   * tells a reader of lookupView() to take a fresh one (the native screen compares it with the epoch of its last
+   * sync at every packet, through epochWord).
    */
   get lookupEpoch(): number {
-    return this.changeVersion + this.tableLayout;
+    return this.epochWord[0]!;
+  }
+
+  private changed(): void {
+    this.changeVersion++;
+    this.epochWord[0]! += 1;
+  }
+
+  /** A lookup table's arrays were replaced or its growth ended: what matchV4 and matchV6 read moved. */
+  private relaid(): void {
+    this.epochWord[0]! += 1;
   }
 
   /** What matchV4 and matchV6 read, for the session tracker's native intel screen (see IntelLookupView). */
@@ -190,7 +205,7 @@ export class IntelSet {
     const existing = this.findIdentity(entry.source, entry.explicitId ?? entry.indicator.text, entry.explicitId === null ? entry.indicator : null);
     if (existing >= 0) this.removeEntry(existing);
     const handle = this.addEntry(entry);
-    this.changeVersion++;
+    this.changed();
     return handle;
   }
 
@@ -222,7 +237,7 @@ export class IntelSet {
     const handle = this.findIdentity(source, id, null);
     if (handle < 0) return false;
     this.removeEntry(handle);
-    this.changeVersion++;
+    this.changed();
     return true;
   }
 
@@ -230,7 +245,7 @@ export class IntelSet {
   removeHandle(handle: number): boolean {
     if (!this.isLive(handle)) return false;
     this.removeEntry(handle);
-    this.changeVersion++;
+    this.changed();
     return true;
   }
 
@@ -248,7 +263,7 @@ export class IntelSet {
         store.heapPop();
         if ((store.flags[top]! & FLAG_ACTION_MASK) === 0) continue; // was removed earlier; heapPop freed it
         this.removeEntry(makeHandle(kind, top));
-        this.changeVersion++;
+        this.changed();
         removed++;
       }
     }
@@ -265,7 +280,7 @@ export class IntelSet {
     const ids = this.idIndex.maintain(budget);
     const wasGrowing = this.index.lookupGrowing();
     const more = this.index.maintain(budget);
-    if (wasGrowing && !this.index.lookupGrowing()) this.tableLayout++;
+    if (wasGrowing && !this.index.lookupGrowing()) this.relaid();
     return more || ids;
   }
 
@@ -287,7 +302,7 @@ export class IntelSet {
 
   /** Pre-sizes storage for `count` more entries of `kind` (for bulk loads of known size). */
   reserve(kind: IndicatorKind, count: number): void {
-    this.tableLayout++;
+    this.relaid();
     for (const id of STORES_OF_KIND[kind]) {
       const store = this.stores[id]!;
       store.reserve(store.live + count);
@@ -300,7 +315,7 @@ export class IntelSet {
    * entry storage, but cannot know how its entries spread over prefix lengths; a load's sample can).
    */
   reservePrefix(kind: 'cidr4' | 'cidr6', prefixLength: number, count: number): void {
-    this.tableLayout++;
+    this.relaid();
     this.index.reservePrefix(STORES_OF_KIND[kind][0]!, prefixLength, count);
   }
 

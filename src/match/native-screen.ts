@@ -15,7 +15,9 @@ export const SW_V6_SIZE = 4;
 export const SW_PORT6_SIZE = 5;
 /** Four words, as IntelLookupView.cidr6Mask. */
 export const SW_CIDR6_MASK = 6;
-export const SCREEN_WORDS = 10;
+/** The set's lookupEpoch these words were written at: the native side trusts them only while it is the set's own. */
+export const SW_EPOCH = 10;
+export const SCREEN_WORDS = 11;
 
 /**
  * Keeps the session tracker's native intel screen in step with the intel set. The screen is part of the match stage:
@@ -26,9 +28,11 @@ export const SCREEN_WORDS = 10;
  * matcher decides every match; the screen only spares it the sessions it would find clean (nine in ten and more),
  * whose stage cost 9-13 % of a replay of a million flows (test/bench/HISTORY.md, session 18).
  *
- * sync() runs when the set's lookupEpoch changes (the engine checks it before every packet): it
- * hands the native side fresh arrays when the set replaced any, and turns the screen off while a table grows, since
- * keys then sit in arrays the views leave out.
+ * The native side also tells the engine, with each packet, whether the session is settled (matched at the set's
+ * version, no verdict, no response under way); it trusts the words only while SW_EPOCH equals the set's live
+ * epoch (IntelSet.epochWord), so after any change of the set it screens nothing and settles nothing until the engine,
+ * handed such a packet, runs sync(). sync() hands the native side fresh arrays when the set replaced any, and turns
+ * the screen off while a table grows, since keys then sit in arrays the views leave out.
  */
 export class NativeScreen {
   private readonly words = new Int32Array(SCREEN_WORDS);
@@ -62,7 +66,7 @@ export class NativeScreen {
     }
     if (this.loaded === null || !sameArrays(this.loaded, view)) {
       this.words[SW_ON] = 0;
-      this.setIntel({ ...view, words: this.words, screened: this.screenedCount });
+      this.setIntel({ ...view, words: this.words, epoch: intel.epochWord, screened: this.screenedCount });
       this.loaded = view;
     }
     this.words[SW_STAMP] = verdictStamp(intel.version);
@@ -71,6 +75,7 @@ export class NativeScreen {
     this.words[SW_V6_SIZE] = view.v6Size;
     this.words[SW_PORT6_SIZE] = view.port6Size;
     for (let w = 0; w < 4; w++) this.words[SW_CIDR6_MASK + w] = view.cidr6Mask[w]!;
+    this.words[SW_EPOCH] = this.epoch;
     this.words[SW_ON] = 1;
   }
 }

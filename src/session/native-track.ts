@@ -10,7 +10,7 @@
 import type { DecodedPacket } from '../decode/decoded-packet.js';
 import type { IntelLookupView } from '../intel/lookup-index.js';
 
-export const NATIVE_TRACK_LAYOUT = 3;
+export const NATIVE_TRACK_LAYOUT = 4;
 
 /**
  * Packet record: 32 words, the timestamp a double at words 22-23 (P_TS_F64 in the Float64Array view), then where the
@@ -87,6 +87,8 @@ export interface NativeTracker {
 /** What setIntel takes: the set's lookup structures (IPv4 and IPv6), the screen's words and counter (native-screen.ts). */
 export interface NativeIntelTables extends IntelLookupView {
   readonly words: Int32Array;
+  /** IntelSet.epochWord: the set's live lookup epoch. */
+  readonly epoch: Int32Array;
   readonly screened: Float64Array;
 }
 

@@ -121,6 +121,12 @@ export class SessionTable {
   lastDirection = 0;
   /** True when the last tracked packet created its session. */
   lastCreated = false;
+  /**
+   * True when the native path's intel screen vouched that the last tracked packet's session is settled() at the
+   * intel set's current version (see session_track.cc's Track): the match stage then need not look. False says
+   * nothing: the TypeScript path and a screen out of step with the set never vouch.
+   */
+  lastSettled = false;
 
   readonly created = new Float64Array(3);
   evicted = 0;
@@ -241,9 +247,10 @@ export class SessionTable {
       nativeTrack();
       const code = this.stateWords[ST_RESULT]!;
       if (code >= 0) {
+        this.lastSettled = (code & 4) !== 0;
         this.lastCreated = (code & 2) !== 0;
         this.lastDirection = code & 1;
-        return code >>> 2;
+        return code >>> 3;
       }
       // -1: a new connection on a session's ports, or a full table; the path below ends or evicts a session first.
     }
@@ -296,6 +303,7 @@ export class SessionTable {
     }
 
     this.lastCreated = false;
+    this.lastSettled = false;
     if (session !== NONE && proto === IpProto.TCP && this.isNewConnection(session, dir, pkt)) {
       this.end(session, EndReason.reused);
       this.reused++;

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { LinkType } from '../../src/capture/link-type.js';
 import { IntelSet } from '../../src/intel/intel-set.js';
 import { Engine } from '../../src/pipeline/engine.js';
+import { SCREEN_WORDS } from '../../src/match/native-screen.js';
 import * as B from '../support/packet-builder.js';
 
 /**
@@ -178,6 +179,46 @@ describe('native intel screen', () => {
     expect(screened).toBeGreaterThan(cleanSeen * 0.6);
   });
 
+  test('the native side vouches that a session is settled only while the set is as the screen last saw it', () => {
+    const intel = new IntelSet({ clock: () => T0 });
+    intel.upsert({ indicator: '203.0.113.1', source: 'feed' }, { nowSeconds: T0 });
+    const p = pair(intel);
+    const warm: Flow = { family: 4, client: 1, server: 2, sport: 40000, dport: 443, udp: false };
+    const f: Flow = { family: 4, client: 3, server: 4, sport: 40001, dport: 443, udp: false };
+    const g: Flow = { family: 6, client: 5, server: 6, sport: 40002, dport: 53, udp: true };
+    let ts = T0;
+    let last = -1;
+    const send = (flow: Flow, reply = false): boolean => {
+      ts += 0.001;
+      const { sn, sj } = p.feed(frameOf(flow, reply), ts);
+      last = sn;
+      expect(p.native.table.verdict(sn)).toBe(p.js.table.verdict(sj));
+      expect(p.js.table.lastSettled).toBe(false); // the TypeScript path never vouches
+      return p.native.table.lastSettled;
+    };
+    send(warm); // the screen's first sync happens on the first packet it did not vouch for
+    expect(send(f)).toBe(true); // screened as it was created
+    expect(send(g)).toBe(true);
+    expect(send(f, true)).toBe(true);
+    // Any change of entries: no vouching until the engine has synced the screen and matched the session again.
+    intel.upsert({ indicator: '203.0.113.2', source: 'feed' }, { nowSeconds: T0 });
+    expect(send(f, true)).toBe(false);
+    expect(send(f, true)).toBe(true);
+    expect(send(g, true)).toBe(false); // matched again on its own next packet
+    expect(send(g, true)).toBe(true);
+    // A change of layout alone (new arrays, same entries and version) also stops it until the next sync.
+    intel.reserve('ipv4', 100_000);
+    expect(send(g, true)).toBe(false);
+    expect(send(g, true)).toBe(true);
+    // An entry that applies: the session gets its verdict, and a session with a verdict is never vouched for.
+    intel.upsert({ indicator: v4(4), source: 'feed' }, { nowSeconds: T0 });
+    expect(send(f, true)).toBe(false);
+    expect(p.native.table.verdict(last)).toBeGreaterThanOrEqual(0);
+    expect(send(f, true)).toBe(false);
+    expect(send(g, true)).toBe(false);
+    expect(send(g, true)).toBe(true);
+  });
+
   test('a growing table turns the screen off until it has drained; verdicts stay the same throughout', () => {
     const next = rng(99);
     const intel = new IntelSet({ clock: () => T0 });
@@ -230,9 +271,12 @@ describe('native intel screen', () => {
     const engine = new Engine({ intel, sessionTrack: 'native' });
     const load = engine.table.nativeIntelScreen!;
     const view = intel.lookupView();
-    const good = { ...view, words: new Int32Array(10), screened: new Float64Array(1) };
+    const good = { ...view, words: new Int32Array(SCREEN_WORDS), epoch: intel.epochWord, screened: new Float64Array(1) };
     expect(() => load(good)).not.toThrow();
     expect(() => load({ ...good, words: new Int32Array(2) })).toThrow(TypeError);
+    expect(() => load({ ...good, words: new Int32Array(SCREEN_WORDS - 1) })).toThrow(/words/);
+    expect(() => load({ ...good, epoch: new Int32Array(0) })).toThrow(/epoch/);
+    expect(() => load({ ...good, epoch: undefined })).toThrow(/epoch/);
     expect(() => load({ ...good, v4: { ...view.v4, capacity: view.v4.capacity * 4 } })).toThrow(/v4\.slots/);
     expect(() => load({ ...good, port4: { ...view.port4, width: 3 } })).toThrow(/width/);
     expect(() => load({ ...good, cidr6: view.cidr6.slice(1) })).toThrow(/cidr6/);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { LiveCaptureError, classifyCaptureMessage, type LiveCaptureProblem } from './capture-errors.js';
 
 /** Bumped (in addon.cc too) whenever the handles below change shape, so a stale build is refused clearly. */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 export interface RawCaptureOptions {
   mode: 'pcap' | 'tpacket';
