@@ -126,4 +126,25 @@ bool ValidInterfaceName(const std::string& name) {
   return name != "." && name != "..";
 }
 
+void* KeepTypedArray(Napi::Env env, Napi::Object options, const char* name, napi_typedarray_type type,
+                     size_t minLength, size_t alignment, const std::string& label, const char* mismatch,
+                     napi_ref* ref) {
+  Napi::Value value = options.Get(name);
+  if (env.IsExceptionPending()) return nullptr;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type ||
+      value.As<Napi::TypedArray>().ElementLength() < minLength) {
+    Napi::TypeError::New(env, label + " " + mismatch).ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  uint8_t* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  if (reinterpret_cast<uintptr_t>(data) % alignment != 0 || napi_create_reference(env, array, 1, ref) != napi_ok) {
+    if (!env.IsExceptionPending()) {
+      Napi::TypeError::New(env, label + " is misaligned or cannot be kept").ThrowAsJavaScriptException();
+    }
+    return nullptr;
+  }
+  return data;
+}
+
 }  // namespace offpath

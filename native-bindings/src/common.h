@@ -34,6 +34,14 @@ bool ReadUint(Napi::Object opts, const char* key, uint32_t* out, uint32_t fallba
 bool ReadInt(Napi::Object opts, const char* key, int32_t* out, int32_t fallback, int32_t min, int32_t max);
 bool ReadBool(Napi::Object opts, const char* key, bool* out, bool fallback);
 
+// The typed array `name` of `options`, of element type `type` with at least `minLength` elements and its data on an
+// `alignment`-byte boundary: returns its data, with a new reference to the array in *ref that keeps it alive.
+// Otherwise returns nullptr with a JS TypeError pending, "<label>: ..." where label names the field for the reader
+// (the element-type or size message is `mismatch`, which says what the caller expects).
+void* KeepTypedArray(Napi::Env env, Napi::Object options, const char* name, napi_typedarray_type type,
+                     size_t minLength, size_t alignment, const std::string& label, const char* mismatch,
+                     napi_ref* ref);
+
 // Interface names are at most IFNAMSIZ-1 bytes and never contain '/' or whitespace.
 bool ValidInterfaceName(const std::string& name);
 

@@ -11,6 +11,8 @@
 // 18). Here the check costs a few loads, and the tracker prefetches the filter lines with the session's row.
 #include "intel_screen.h"
 
+#include "common.h"
+
 #include <cmath>
 #include <string>
 
@@ -21,25 +23,10 @@ namespace {
 // appended to `refs`. Sets a JS TypeError and returns nullptr otherwise.
 const void* Keep(Napi::Env env, std::vector<napi_ref>& refs, Napi::Object o, const std::string& what, const char* name,
                  napi_typedarray_type type, size_t minLength) {
-  Napi::Value value = o.Get(name);
-  if (env.IsExceptionPending()) return nullptr;
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type ||
-      value.As<Napi::TypedArray>().ElementLength() < minLength) {
-    Napi::TypeError::New(env, "setIntel: " + what + "." + name + " is not a typed array of the expected type and size")
-        .ThrowAsJavaScriptException();
-    return nullptr;
-  }
-  Napi::TypedArray array = value.As<Napi::TypedArray>();
-  const uint8_t* data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
   napi_ref ref;
-  if (reinterpret_cast<uintptr_t>(data) % 4 != 0 || napi_create_reference(env, array, 1, &ref) != napi_ok) {
-    if (!env.IsExceptionPending()) {
-      Napi::TypeError::New(env, "setIntel: " + what + "." + name + " is misaligned or cannot be kept")
-          .ThrowAsJavaScriptException();
-    }
-    return nullptr;
-  }
-  refs.push_back(ref);
+  const void* data = KeepTypedArray(env, o, name, type, minLength, 4, "setIntel: " + what + "." + name,
+                                    "is not a typed array of the expected type and size", &ref);
+  if (data != nullptr) refs.push_back(ref);
   return data;
 }
 

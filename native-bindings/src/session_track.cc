@@ -14,6 +14,7 @@
 // state words) and the hash and TCP tracking in session-table.ts: kLayoutVersion is checked at creation.
 #include "session_track.h"
 
+#include "common.h"
 #include "intel_screen.h"
 #include "session_rules.h"
 
@@ -438,27 +439,16 @@ void FinalizeTracker(napi_env env, void* data, void* hint) {
 // kept alive by a reference the tracker holds. Sets a JS TypeError and returns nullptr otherwise.
 void* TypedArrayData(Napi::Env env, Tracker* t, Napi::Object options, const char* name, napi_typedarray_type type,
                      size_t minLength) {
-  Napi::Value value = options.Get(name);
-  if (env.IsExceptionPending()) return nullptr;
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type ||
-      value.As<Napi::TypedArray>().ElementLength() < minLength) {
-    Napi::TypeError::New(env, std::string("createSessionTracker: ") + name + " must be a typed array of the table's " +
-                                  "type and size (a mismatched build of native-bindings?)")
-        .ThrowAsJavaScriptException();
+  std::string label = std::string("createSessionTracker: ") + name;
+  if (t->refCount >= Tracker::kMaxRefs) {
+    Napi::TypeError::New(env, label + " cannot be kept (too many arrays)").ThrowAsJavaScriptException();
     return nullptr;
   }
-  Napi::TypedArray array = value.As<Napi::TypedArray>();
   // Doubles are read from the rows and the counters: every array must start on an 8-byte boundary.
-  uint8_t* data = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-  if (reinterpret_cast<uintptr_t>(data) % 8 != 0 || t->refCount >= Tracker::kMaxRefs ||
-      napi_create_reference(env, array, 1, &t->refs[t->refCount]) != napi_ok) {
-    if (!env.IsExceptionPending()) {
-      Napi::TypeError::New(env, std::string("createSessionTracker: ") + name + " is misaligned or cannot be kept")
-          .ThrowAsJavaScriptException();
-    }
-    return nullptr;
-  }
-  t->refCount++;
+  void* data = KeepTypedArray(env, options, name, type, minLength, 8, label,
+                              "must be a typed array of the table's type and size (a mismatched build of native-bindings?)",
+                              &t->refs[t->refCount]);
+  if (data != nullptr) t->refCount++;
   return data;
 }
 
