@@ -36,8 +36,8 @@ bool ReadBool(Napi::Object opts, const char* key, bool* out, bool fallback);
 
 // The typed array `name` of `options`, of element type `type` with at least `minLength` elements and its data on an
 // `alignment`-byte boundary: returns its data, with a new reference to the array in *ref that keeps it alive.
-// Otherwise returns nullptr with a JS TypeError pending, "<label>: ..." where label names the field for the reader
-// (the element-type or size message is `mismatch`, which says what the caller expects).
+// Otherwise returns nullptr with a JS TypeError pending: "<label> <mismatch>" for a wrong type or size (label names
+// the field, mismatch says what the caller expects), "<label> is misaligned or cannot be kept" for the rest.
 void* KeepTypedArray(Napi::Env env, Napi::Object options, const char* name, napi_typedarray_type type,
                      size_t minLength, size_t alignment, const std::string& label, const char* mismatch,
                      napi_ref* ref);

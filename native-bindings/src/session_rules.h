@@ -14,8 +14,9 @@ enum { W_PORTS = 8, W_META = 9, W_HASH = 10, W_INFO = 11, W_PREV = 12, W_NEXT = 
        W_QUEUED_TS = 18, W_DIR = 20, DIR_WORDS = 10, W_VERDICT_VERSION = 40, W_VERDICT = 41 };
 enum { D_STATE = 0, D_VLAN = 1, D_WINDOW = 2, D_ISN = 3, D_NXT = 4, D_LAST_ACK = 5, D_PACKETS = 6, D_BYTES = 8 };
 enum { FLAG_IPV4 = 1, FLAG_RESPONDING = 2 };
-/* W_VERDICT of a session no entry applies to (session-table.ts NO_VERDICT). */
+/* W_VERDICT of a session no entry applies to, and W_VERDICT_VERSION of one never matched (session-table.ts). */
 static const uint32_t NO_VERDICT = 0xffffffffu;
+static const uint32_t NO_VERDICT_VERSION = 0xffffffffu;
 enum { DIR_SEEN = 1 << 8, DIR_HAS_ISN = 2 << 8, DIR_HAS_ACK = 4 << 8, NOT_QUEUED = 255, CLASSES = 8 };
 enum { FIN = 1, SYN = 2, RST = 4, ACK = 16 };
 enum { PROTO_TCP = 6, PROTO_UDP = 17 };

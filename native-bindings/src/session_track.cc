@@ -294,7 +294,7 @@ int32_t Track(Tracker* t) {
     rows[r + W_META] = meta;
     rows[r + W_HASH] = h;
     rows[r + W_INFO] = family | (NOT_QUEUED << 8);
-    rows[r + W_VERDICT_VERSION] = 0xffffffffu;
+    rows[r + W_VERDICT_VERSION] = NO_VERDICT_VERSION;
     rows[r + W_VERDICT] = NO_VERDICT;
     rowsF64[(r + W_FIRST_TS) >> 1] = ts;
     rowsF64[(r + W_LAST_TS) >> 1] = ts;

@@ -120,9 +120,9 @@ export class Engine {
       const s = this.table.track(pkt, wireLength);
       // Most packets belong to a session already matched at this intel version, with no verdict. On the native path
       // its intel screen says so with the packet (lastSettled), and the stage is not entered at all: the check, kept
-      // this small, leaves TurboFan's inlining budget for this function to the decoder (measured: with the check in
-      // TypeScript, a replay with 1 M indicators lost the decoder's inlined helpers). A new session may still
-      // need the stage for a hold-down.
+      // this small, leaves TurboFan's inlining budget for this function to the decoder (with the check in TypeScript, a
+      // CPU profile of a replay with 1 M indicators showed decoder helpers left out of line; HISTORY.md, session 19).
+      // A new session may still need the stage for a hold-down.
       if (this.matcher !== null && (!this.table.lastSettled || (this.table.lastCreated && this.responder!.holdDownActive))) {
         this.matchStage(s, source);
       }

@@ -70,8 +70,8 @@ export interface NativeTrackerOptions {
  * The native path of one table. track() tracks the packet in the record and leaves in the state word ST_RESULT
  * session * 8 + settled * 4 + created * 2 + direction, or -1 (nothing changed) for what only the TypeScript path does:
  * a SYN that starts a new connection on a session's ports, or a full table. `settled`: the intel screen, in step
- * with the set, vouches that the session is settled() at the set's version (see SessionTable.lastSettled). It returns nothing (a returned number would cost a
- * handle per call).
+ * with the set, vouches that the session is settled() at the set's version (see SessionTable.lastSettled). It
+ * returns nothing (a returned number would cost a handle per call).
  */
 export interface NativeTracker {
   track(): void;
