@@ -19,12 +19,13 @@
 namespace offpath {
 namespace {
 
-// The typed array `name` of `o`, of element type `type` and at least `minLength` elements, kept alive by a reference
-// appended to `refs`. Sets a JS TypeError and returns nullptr otherwise.
+// The typed array `name` of `o`, of element type `type` and at least `minLength` elements, its data on an
+// `alignment`-byte boundary, kept alive by a reference appended to `refs`. Sets a JS TypeError and returns nullptr
+// otherwise.
 const void* Keep(Napi::Env env, std::vector<napi_ref>& refs, Napi::Object o, const std::string& what, const char* name,
-                 napi_typedarray_type type, size_t minLength) {
+                 napi_typedarray_type type, size_t minLength, size_t alignment = 4) {
   napi_ref ref;
-  const void* data = KeepTypedArray(env, o, name, type, minLength, 4, "setIntel: " + what + "." + name,
+  const void* data = KeepTypedArray(env, o, name, type, minLength, alignment, "setIntel: " + what + "." + name,
                                     "is not a typed array of the expected type and size", &ref);
   if (data != nullptr) refs.push_back(ref);
   return data;
@@ -151,6 +152,22 @@ void ScreenPrefetchV4(const IntelScreen& screen, uint32_t ip, uint32_t port, uin
   }
 }
 
+// The array `name` of `o`, of exactly `count` tables (one per prefix length), each taken by load(table, label, i).
+template <typename Load>
+bool LoadTables(Napi::Env env, Napi::Object o, const char* name, uint32_t count, Load load) {
+  Napi::Value tables = o.Get(name);
+  if (env.IsExceptionPending()) return false;
+  if (!tables.IsArray() || tables.As<Napi::Array>().Length() != count) {
+    Napi::TypeError::New(env, std::string("setIntel: ") + name + " must hold " + std::to_string(count) + " tables")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    if (!load(tables.As<Napi::Array>().Get(i), std::string(name) + "[" + std::to_string(i) + "]", i)) return false;
+  }
+  return true;
+}
+
 bool ScreenLoad(Napi::Env env, IntelScreen& screen, Napi::Value descriptor) {
   if (descriptor.IsNull() || descriptor.IsUndefined()) {
     ScreenUnload(env, screen);
@@ -163,34 +180,20 @@ bool ScreenLoad(Napi::Env env, IntelScreen& screen, Napi::Value descriptor) {
   ok = ok &&
        (next.words = static_cast<const int32_t*>(Keep(env, next.refs, o, "tables", "words", napi_int32_array, SCREEN_WORDS))) &&
        (next.epoch = static_cast<const int32_t*>(Keep(env, next.refs, o, "tables", "epoch", napi_int32_array, 1))) &&
-       (next.screened = static_cast<double*>(const_cast<void*>(Keep(env, next.refs, o, "tables", "screened", napi_float64_array, 1)))) &&
+       // A double: 8-byte aligned.
+       (next.screened = static_cast<double*>(const_cast<void*>(Keep(env, next.refs, o, "tables", "screened", napi_float64_array, 1, 8)))) &&
        (next.exact16 = static_cast<const uint8_t*>(Keep(env, next.refs, o, "tables", "exact16", napi_uint8_array, 65536))) &&
        (next.summary16 = static_cast<const int32_t*>(Keep(env, next.refs, o, "tables", "summary16", napi_int32_array, 65536))) &&
        LoadU32(env, next.refs, o.Get("v4"), "v4", &next.v4) &&
        LoadWide(env, next.refs, o.Get("port4"), "port4", 2, &next.port4) &&
        LoadWide(env, next.refs, o.Get("v6"), "v6", 4, &next.v6) &&
-       LoadWide(env, next.refs, o.Get("port6"), "port6", 5, &next.port6);
-  if (ok) {
-    Napi::Value cidr4 = o.Get("cidr4");
-    ok = !env.IsExceptionPending() && cidr4.IsArray() && cidr4.As<Napi::Array>().Length() == 32;
-    if (!ok && !env.IsExceptionPending()) Napi::TypeError::New(env, "setIntel: cidr4 must hold 32 tables").ThrowAsJavaScriptException();
-    for (uint32_t len = 0; ok && len < 32; len++) {
-      ok = LoadU32(env, next.refs, cidr4.As<Napi::Array>().Get(len), "cidr4[" + std::to_string(len) + "]", &next.cidr4[len]);
-    }
-  }
-  if (ok) {
-    Napi::Value cidr6 = o.Get("cidr6");
-    ok = !env.IsExceptionPending() && cidr6.IsArray() && cidr6.As<Napi::Array>().Length() == 128;
-    if (!ok && !env.IsExceptionPending()) Napi::TypeError::New(env, "setIntel: cidr6 must hold 128 tables").ThrowAsJavaScriptException();
-    for (uint32_t len = 0; ok && len < 128; len++) {
-      ok = LoadWide(env, next.refs, cidr6.As<Napi::Array>().Get(len), "cidr6[" + std::to_string(len) + "]", 4, &next.cidr6[len]);
-    }
-  }
-  // The doubles counter must be 8-byte aligned.
-  if (ok && reinterpret_cast<uintptr_t>(next.screened) % 8 != 0) {
-    Napi::TypeError::New(env, "setIntel: screened is misaligned").ThrowAsJavaScriptException();
-    ok = false;
-  }
+       LoadWide(env, next.refs, o.Get("port6"), "port6", 5, &next.port6) &&
+       LoadTables(env, o, "cidr4", 32, [&](Napi::Value table, const std::string& what, uint32_t len) {
+         return LoadU32(env, next.refs, table, what, &next.cidr4[len]);
+       }) &&
+       LoadTables(env, o, "cidr6", 128, [&](Napi::Value table, const std::string& what, uint32_t len) {
+         return LoadWide(env, next.refs, table, what, 4, &next.cidr6[len]);
+       });
   if (!ok) {
     DeleteRefs(env, next.refs);
     ScreenUnload(env, screen);

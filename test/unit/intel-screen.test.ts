@@ -279,7 +279,9 @@ describe('native intel screen', () => {
     expect(() => load({ ...good, epoch: undefined })).toThrow(/epoch/);
     expect(() => load({ ...good, v4: { ...view.v4, capacity: view.v4.capacity * 4 } })).toThrow(/v4\.slots/);
     expect(() => load({ ...good, port4: { ...view.port4, width: 3 } })).toThrow(/width/);
-    expect(() => load({ ...good, cidr6: view.cidr6.slice(1) })).toThrow(/cidr6/);
+    expect(() => load({ ...good, cidr4: view.cidr4.slice(1) })).toThrow(/cidr4 must hold 32 tables/);
+    expect(() => load({ ...good, cidr4: [...view.cidr4.slice(0, 31), { ...view.cidr4[31]!, slots: null }] })).toThrow(/cidr4\[31\]\.slots/);
+    expect(() => load({ ...good, cidr6: view.cidr6.slice(1) })).toThrow(/cidr6 must hold 128 tables/);
     expect(() => load(null)).not.toThrow();
   });
 });
