@@ -40,7 +40,7 @@ import {
   INDEX_BITS, INDEX_MASK, K_CIDR4, K_CIDR6, K_DOMAIN, K_PORT4, K_PORT6, K_V4, K_V6, KEY_WIDTH, KIND_COUNT, KIND_NAMES,
   kindIdOf, makeHandle, pack, PACK_EXPIRING, PROTOCOL_NAMES, protocolCode,
 } from './kinds.js';
-import { LookupIndex, MASK4, MASK6, type IntelLookupView } from './lookup-index.js';
+import { LookupIndex, MASK4, MASK6, ROUTE_EXACT, ROUTE_NONE, type IntelLookupView } from './lookup-index.js';
 import type { U32Table } from './u32-table.js';
 import type { WideTable } from './wide-table.js';
 
@@ -124,6 +124,7 @@ export class IntelSet {
   private readonly cidr6: WideTable[];
   private readonly summary16: Int32Array;
   private readonly exact16: Uint8Array;
+  private readonly route16: Uint8Array;
   private readonly key2 = new Int32Array(2);
   private readonly key4 = new Int32Array(4);
   private readonly key5 = new Int32Array(5);
@@ -145,6 +146,7 @@ export class IntelSet {
     this.cidr6 = this.index.cidr6;
     this.summary16 = this.index.summary16;
     this.exact16 = this.index.exact16;
+    this.route16 = this.index.route16;
   }
 
   /** Increases by one with every change: add, update, remove, expiry. */
@@ -333,9 +335,9 @@ export class IntelSet {
    */
   matchV4(ip: number, port = 0, proto = 0, nowSeconds = -1): number {
     ip |= 0; // the tables hold keys as int32 (see U32Table)
-    if (this.index.cidr4Mask === 0 && (port === 0 || this.port4.size === 0)) {
+    const route = this.route16[ip >>> 16]!;
+    if (route === ROUTE_EXACT) {
       // Only exact entries can match: one probe, in a function small enough to be inlined into the caller.
-      if (this.exact16[ip >>> 16] === 0) return -1;
       const v = this.v4.get(ip);
       if (v === 0) return -1;
       // Answered here when the entry cannot have expired, so that the call to live() stays cold and TurboFan's
@@ -344,10 +346,10 @@ export class IntelSet {
       const live = this.live(K_V4, v, nowSeconds);
       return live === 0 ? -1 : (K_V4 << INDEX_BITS) | (live >>> 3);
     }
-    return this.matchV4General(ip, port, proto, nowSeconds);
+    return route === ROUTE_NONE ? -1 : this.matchV4General(ip, port, proto, nowSeconds);
   }
 
-  /** matchV4 when port-qualified or CIDR entries exist. */
+  /** matchV4 for an address in a /16 that a CIDR covers or that holds a port-qualified entry (route16). */
   private matchV4General(ip: number, port: number, proto: number, nowSeconds: number): number {
     let deny = -1;
     let v = 0;

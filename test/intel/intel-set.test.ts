@@ -475,6 +475,54 @@ describe('exact-only sets (single-probe path)', () => {
   });
 });
 
+describe('per-/16 routing of IPv4 lookups (route16)', () => {
+  it('a /16 takes the single-probe path only while no CIDR covers it and no port entry lies in it', () => {
+    const set = new IntelSet({ clock: () => 100 });
+    const ip = (text: string): number => parseIndicator(text).v4;
+    const match = (text: string, port = 443, proto = 6): string | null => {
+      const h = set.matchV4(ip(text), port, proto);
+      return h < 0 ? null : `${set.actionOf(h)} ${set.indicatorOf(h)}`;
+    };
+    set.upsert({ indicator: '198.18.1.1' });
+    set.upsert({ indicator: '198.19.0.0/24' });
+    set.upsert({ indicator: '203.0.113.9' });
+    set.upsert({ indicator: '203.0.113.5:443/tcp' });
+    // Exact entries in a /16 of their own, in a set that has CIDRs and port entries elsewhere.
+    expect(match('198.18.1.1')).toBe('block 198.18.1.1');
+    expect(match('198.18.1.2')).toBe(null);
+    expect(match('198.19.0.7')).toBe('block 198.19.0.0/24');
+    expect(match('198.19.1.7')).toBe(null);
+    expect(match('192.0.2.1')).toBe(null); // a /16 with nothing in it
+    // A port entry shares 203.0.113.0/16 with an exact entry: both are found.
+    expect(match('203.0.113.9')).toBe('block 203.0.113.9');
+    expect(match('203.0.113.5')).toBe('block 203.0.113.5:443/tcp');
+    expect(match('203.0.113.5', 80)).toBe(null);
+    // A CIDR shorter than /16 that covers an exact-only /16 turns it general: the allow must win there.
+    set.upsert({ indicator: '198.0.0.0/8', action: 'allow' });
+    expect(match('198.18.1.1')).toBe('allow 198.0.0.0/8');
+    expect(match('198.18.1.2')).toBe('allow 198.0.0.0/8');
+    expect(set.remove('manual', '198.0.0.0/8')).toBe(true);
+    expect(match('198.18.1.1')).toBe('block 198.18.1.1');
+    expect(match('198.18.1.2')).toBe(null);
+    // A port entry added in an exact-only /16 is found; removed, the exact entry alone answers again.
+    set.upsert({ indicator: '198.18.1.1:22', action: 'allow' });
+    expect(match('198.18.1.1', 22)).toBe('allow 198.18.1.1:22');
+    expect(match('198.18.1.1', 443)).toBe('block 198.18.1.1');
+    expect(set.remove('manual', '198.18.1.1:22')).toBe(true);
+    expect(match('198.18.1.1', 22)).toBe('block 198.18.1.1');
+    // /0 covers every /16, including those with nothing else in them.
+    set.upsert({ indicator: '0.0.0.0/0', action: 'monitor' });
+    expect(match('192.0.2.1')).toBe('monitor 0.0.0.0/0');
+    expect(match('198.18.1.1')).toBe('block 198.18.1.1');
+    expect(set.remove('manual', '0.0.0.0/0')).toBe(true);
+    expect(match('192.0.2.1')).toBe(null);
+    // Removing the last entry of a /16 leaves nothing to find there.
+    expect(set.remove('manual', '203.0.113.9')).toBe(true);
+    expect(match('203.0.113.9')).toBe(null);
+    expect(match('203.0.113.5')).toBe('block 203.0.113.5:443/tcp');
+  });
+});
+
 describe('incremental growth', () => {
   it('lookups stay right while tables grow and while maintain() drains them in slices', () => {
     const set = new IntelSet();
