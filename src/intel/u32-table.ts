@@ -24,7 +24,10 @@
  * lookup that misses in the new array also probes the old one, where moved slots are marked MOVED (so probe chains
  * stay intact). A 10-million-key table therefore never pauses lookups for a whole rehash.
  */
-import { hashWord } from './hash.js';
+import { hashWord as sharedHashWord } from './hash.js';
+
+/** The hash as this module's own constant, which TurboFan folds; an import is read and checked at every call. */
+const hashWord = sharedHashWord;
 
 export const MAX_LOAD = 0.8;
 /** Load factor a reserved table reaches when the reserved count is in: shorter probes than at MAX_LOAD. */
