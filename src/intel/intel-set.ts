@@ -47,7 +47,7 @@ import type { WideTable } from './wide-table.js';
 /**
  * Module-local copies of the imported constants that matchV4's single-probe path reads. An import is a live
  * binding: TurboFan reads it through its cell, with a hole check, at every use, where it folds a module's own
- * constants into the code (with u32-table.ts's local hashWord, 1.10 times the hits per second; test/bench/HISTORY.md,
+ * constants into the code (with u32-table.ts's local hashWord, 1.15 times the hits per second; test/bench/HISTORY.md,
  * session 20).
  */
 const ONLY_EXACT = ROUTE_EXACT;
