@@ -103,13 +103,18 @@ export class U32Table {
     return this.old === null ? 0 : this.getOld(key, h);
   }
 
+  /** The filter bit of hash `h`; its slot is the bit / FILTER_BITS_PER_SLOT. get() writes it out (see there). */
+  private filterBit(h: number): number {
+    return Math.floor(h * this.capacity * FILTER_SCALE);
+  }
+
   /**
    * Reads what a get() or set() of `key` reads first, the filter word and the home slot, and changes nothing. A
    * caller that touches a batch of keys before changing them has their cache misses overlap (IntelSet.prefetchAll).
    * Returns a number made of what it read, so that the reads cannot be dropped as unused.
    */
   touch(key: number): number {
-    const bit = Math.floor(hashWord(key | 0) * this.capacity * FILTER_SCALE);
+    const bit = this.filterBit(hashWord(key | 0));
     return this.filter[bit >>> 5]! ^ this.slots[2 * (bit >>> 2) + 1]!;
   }
 
@@ -124,7 +129,7 @@ export class U32Table {
     const s = this.slots;
     const cap = this.capacity;
     const h = hashWord(key);
-    const bit = Math.floor(h * this.capacity * FILTER_SCALE);
+    const bit = this.filterBit(h);
     let i = bit >>> 2;
     for (;;) {
       const v = s[2 * i + 1]!;
@@ -154,7 +159,7 @@ export class U32Table {
       }
     }
     if (!deleteFrom(this.slots, this.capacity, this.scale, key)) return false;
-    this.refilterWord(Math.floor(hashWord(key) * this.capacity * FILTER_SCALE) >>> 5);
+    this.refilterWord(this.filterBit(hashWord(key)) >>> 5);
     this.size--;
     return true;
   }
@@ -175,7 +180,7 @@ export class U32Table {
         continue;
       }
       const h = hashWord(s[2 * i]!);
-      const bit = Math.floor(h * this.capacity * FILTER_SCALE);
+      const bit = this.filterBit(h);
       if (bit >>> 5 === w) word |= filterBits(h, bit);
     }
     this.filter[w] = word;
@@ -263,7 +268,7 @@ export class U32Table {
       if (v === 0 || v === MOVED) continue;
       const k = old[2 * j]!;
       const h = hashWord(k);
-      const bit = Math.floor(h * this.capacity * FILTER_SCALE);
+      const bit = this.filterBit(h);
       let i = bit >>> 2;
       while (s[2 * i + 1] !== 0) if (++i === cap) i = 0;
       s[2 * i] = k;
