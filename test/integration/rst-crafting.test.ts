@@ -118,7 +118,9 @@ describe('verdicts match the golden files', () => {
     const { verdicts } = await replayWithIntel([join(ownPcapsDir, file)]);
     const text = verdicts.map((v) => JSON.stringify(v)).sort().join('\n') + '\n';
     const golden = join(repoRoot, 'test/golden', `${file}.verdicts.jsonl`);
-    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(golden)) writeFileSync(golden, text);
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, text);
+    // A capture without a reviewed golden file fails rather than writing one: a missing file must not pass.
+    if (!existsSync(golden)) throw new Error(`no golden file ${golden}: review the verdicts, then run with UPDATE_GOLDEN=1`);
     expect(text).toBe(readFileSync(golden, 'utf8'));
   });
 });
